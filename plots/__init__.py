@@ -1,0 +1,1 @@
+"""sqdm-sim: plots package."""

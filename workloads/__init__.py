@@ -1,0 +1,1 @@
+"""sqdm-sim: workloads package."""
