@@ -15,15 +15,10 @@ _PROJECT_PACKAGES = {"workloads", "quant", "components", "des", "plots"}
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
 
 
-def command(name: str, help: str) -> Callable:
-    """Register ``configure(parser)`` / ``run(args)`` for subcommand ``name``."""
-    def deco(configure: Callable[[argparse.ArgumentParser], None]) -> Callable:
-        def with_run(run: Callable[[argparse.Namespace], int]) -> Callable:
-            COMMANDS[name] = (configure, run, help)
-            return run
-        configure.run = with_run  # type: ignore[attr-defined]
-        return configure
-    return deco
+def register(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None],
+             run: Callable[[argparse.Namespace], int]) -> None:
+    """Add subcommand ``name``: ``configure(parser)`` adds its arguments, ``run(args)`` returns the exit status."""
+    COMMANDS[name] = (configure, run, help)
 
 
 def _fmt_g(x: float) -> str:
@@ -80,13 +75,24 @@ def _graph_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS["models"] = (_models_args, _models_run, "list the model zoo")
-COMMANDS["graph"] = (_graph_args, _graph_run, "extract a zoo model's workload graph")
+register("models", "list the model zoo", _models_args, _models_run)
+register("graph", "extract a zoo model's workload graph", _graph_args, _graph_run)
+
+
+def _load_command_modules() -> None:
+    """Import every ``des/cmd_*.py`` module; each registers its subcommands in :data:`COMMANDS`."""
+    import importlib
+    import pkgutil
+
+    import des
+    for info in sorted(pkgutil.iter_modules(des.__path__), key=lambda i: i.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"des.{info.name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    from des import commands  # noqa: F401  (registers the commands defined outside this module)
+    _load_command_modules()
     parser = argparse.ArgumentParser(prog="sqdm", description="SQ-DM accelerator simulator")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (configure, _, help_) in COMMANDS.items():
