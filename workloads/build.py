@@ -17,7 +17,7 @@ def build_workload(model: str, *, resolution: int | None = None, activation: str
     (classifier-free guidance) evaluates conditional and unconditional branches together, doubling it.
     """
     entry = get_model(model)
-    res = entry.check_resolution(resolution or entry.default_resolution)
+    res = entry.check_resolution(entry.default_resolution if resolution is None else resolution)
     net = entry.build(activation, res, device="meta")
     eff_batch = batch * (2 if cfg else 1)
     inputs = entry.example_inputs(eff_batch, res, device="meta")

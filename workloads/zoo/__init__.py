@@ -74,7 +74,7 @@ class ModelEntry:
         """Build the network (eval mode). Large models default to the meta device (no weights allocated)."""
         if activation not in ACTIVATIONS:
             raise WorkloadError(f"activation: unknown '{activation}' (choose one of {', '.join(ACTIVATIONS)})")
-        res = self.check_resolution(resolution or self.default_resolution)
+        res = self.check_resolution(self.default_resolution if resolution is None else resolution)
         dev = torch.device(device if device is not None else ("meta" if self.large else "cpu"))
         with dev:
             model = self._build(res)
@@ -87,7 +87,7 @@ class ModelEntry:
         """Inputs for one network evaluation on a batch (classifier-free guidance: pass twice the batch)."""
         if not isinstance(batch, int) or batch <= 0:
             raise WorkloadError(f"{self.name}: batch {batch} must be a positive integer")
-        res = self.check_resolution(resolution or self.default_resolution)
+        res = self.check_resolution(self.default_resolution if resolution is None else resolution)
         return self._inputs(batch, res, torch.device(device))
 
 
