@@ -1,0 +1,112 @@
+"""Buffer: an on-chip SRAM with a byte capacity, back-pressure, ports and access accounting.
+
+- Space: `allocate(nbytes)` returns an event that fires once `nbytes` are free (FIFO: a large request
+  is not overtaken by later small ones); `release(nbytes)` frees them. A request larger than the
+  capacity can never succeed, so it raises CapacityError at once instead of blocking forever.
+- Bandwidth: `read(nbytes)` / `write(nbytes)` are processes that hold one of `ports` ports for
+  ceil(nbytes / bytes_per_cycle_per_port) cycles and count read/write bytes (priced by EnergyModel).
+- Double buffering: with `double_buffered`, `tile_capacity_bytes` is half the capacity, so a caller
+  can allocate the next tile (and load it) while the current one is in use.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Generator
+
+import simpy
+
+from .config import GLOBAL_BUFFER, BufferConfig
+from .energy import READ_BYTES, WRITE_BYTES
+from .errors import CapacityError
+from .stats import ActivityRecorder
+
+
+def buffer_access_cycles(nbytes: float, cfg: BufferConfig) -> int:
+    """Cycles one port needs to move `nbytes`: ceil(nbytes / bytes_per_cycle_per_port)."""
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    return math.ceil(nbytes / cfg.bytes_per_cycle_per_port) if nbytes else 0
+
+
+class Buffer:
+    """A capacity-limited, multi-port SRAM buffer (see the module docstring)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        cfg: BufferConfig,
+        stats: ActivityRecorder | None = None,
+        name: str = GLOBAL_BUFFER,
+    ):
+        self.env = env
+        self.cfg = cfg
+        self.stats = stats if stats is not None else ActivityRecorder()
+        self.name = name
+        self._space = simpy.Container(env, capacity=cfg.capacity_bytes, init=0)
+        self._ports = simpy.Resource(env, capacity=cfg.ports)
+        self.peak_allocated_bytes = 0.0
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.cfg.capacity_bytes
+
+    @property
+    def tile_capacity_bytes(self) -> int:
+        """Bytes one tile may use (half the capacity when double buffered)."""
+        return self.cfg.tile_capacity_bytes
+
+    @property
+    def allocated_bytes(self) -> float:
+        """Bytes currently allocated."""
+        return float(self._space.level)
+
+    @property
+    def free_bytes(self) -> float:
+        return self.cfg.capacity_bytes - float(self._space.level)
+
+    def allocate(self, nbytes: float) -> simpy.events.Event:
+        """Event that fires when `nbytes` are allocated (waits for space). CapacityError if
+        `nbytes` exceeds the whole capacity (raised now, never a hang)."""
+        if nbytes < 0:
+            raise ValueError(f"{self.name}: cannot allocate a negative size ({nbytes} bytes)")
+        if nbytes > self.cfg.capacity_bytes:
+            raise CapacityError(
+                f"{self.name}: request of {nbytes} bytes exceeds its capacity of {self.cfg.capacity_bytes} bytes"
+            )
+        if nbytes == 0:
+            return self.env.timeout(0)
+        ev = self._space.put(nbytes)
+        ev.callbacks.append(self._on_allocated)
+        return ev
+
+    def release(self, nbytes: float) -> None:
+        """Free `nbytes` previously allocated (immediately; wakes blocked allocations)."""
+        if nbytes < 0 or nbytes > self._space.level + 1e-9:
+            raise ValueError(f"{self.name}: cannot release {nbytes} bytes, {self._space.level} allocated")
+        if nbytes:
+            self._space.get(min(nbytes, self._space.level))
+
+    def _on_allocated(self, _ev: simpy.events.Event) -> None:
+        self.peak_allocated_bytes = max(self.peak_allocated_bytes, float(self._space.level))
+        self.stats.add(self.name, "allocations", 1)
+
+    def read(self, nbytes: float, tag: str = "") -> Generator[simpy.events.Event, object, int]:
+        """Process body: read `nbytes` through one port; returns the cycles it held the port."""
+        return (yield from self._access(nbytes, "read", READ_BYTES, tag))
+
+    def write(self, nbytes: float, tag: str = "") -> Generator[simpy.events.Event, object, int]:
+        """Process body: write `nbytes` through one port; returns the cycles it held the port."""
+        return (yield from self._access(nbytes, "write", WRITE_BYTES, tag))
+
+    def _access(self, nbytes: float, kind: str, counter: str, tag: str) -> Generator[simpy.events.Event, object, int]:
+        cycles = buffer_access_cycles(nbytes, self.cfg)
+        if cycles == 0:
+            return 0
+        with self._ports.request() as req:
+            yield req
+            start = self.env.now
+            yield self.env.timeout(cycles)
+            self.stats.record(self.name, kind, start, self.env.now, tag)
+        self.stats.add(self.name, counter, nbytes)
+        return cycles
