@@ -93,14 +93,13 @@ class Buffer:
 
     def read(self, nbytes: float, tag: str = "") -> Generator[simpy.events.Event, object, int]:
         """Process body: read `nbytes` through one port; returns the cycles it held the port."""
-        return (yield from self._access(nbytes, "read", READ_BYTES, tag))
+        return self._access(buffer_access_cycles(nbytes, self.cfg), nbytes, "read", READ_BYTES, tag)
 
     def write(self, nbytes: float, tag: str = "") -> Generator[simpy.events.Event, object, int]:
         """Process body: write `nbytes` through one port; returns the cycles it held the port."""
-        return (yield from self._access(nbytes, "write", WRITE_BYTES, tag))
+        return self._access(buffer_access_cycles(nbytes, self.cfg), nbytes, "write", WRITE_BYTES, tag)
 
-    def _access(self, nbytes: float, kind: str, counter: str, tag: str) -> Generator[simpy.events.Event, object, int]:
-        cycles = buffer_access_cycles(nbytes, self.cfg)
+    def _access(self, cycles: int, nbytes: float, kind: str, counter: str, tag: str) -> Generator[simpy.events.Event, object, int]:
         if cycles == 0:
             return 0
         with self._ports.request() as req:

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    PositiveFloat,
-    PositiveInt,
     PrivateAttr,
     field_validator,
     model_validator,
@@ -49,6 +46,12 @@ COMPONENT_NAMES: tuple[str, ...] = (
     VECTOR_UNIT,
     DETECTOR,
 )
+
+# Bounds keep every number exactly representable as a float64 (2**53) and finite in arithmetic.
+_MAX = float(2**53)
+PositiveInt = Annotated[int, Field(gt=0, le=2**53)]
+PositiveFloat = Annotated[float, Field(gt=0.0, le=_MAX)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0, le=_MAX)]
 
 PAPER_DEFAULT_THRESHOLD = 0.30
 """SQ-DM: a channel is sparse when its zero fraction exceeds 30% (PAPER.md, tag [S])."""
@@ -131,7 +134,7 @@ class SparseClusterConfig(DenseClusterConfig):
 
     bitmap_bits_per_element: PositiveFloat
     metadata_bw_bits_per_cycle: PositiveFloat
-    load_imbalance: float = Field(ge=1.0, description="work inflation from uneven non-zeros across multipliers, >= 1")
+    load_imbalance: float = Field(ge=1.0, le=_MAX, description="work inflation from uneven non-zeros across multipliers, >= 1")
     benes_group_multipliers: Optional[PositiveInt] = Field(
         None, description="multipliers per Benes network (SIGMA Flex-DPE size); None = one network over the whole array"
     )

@@ -9,7 +9,8 @@ Mapping utilization (`maeri_mapping_utilization`): MAERI builds "virtual neurons
 multipliers, each computing one output's dot product of length R (the reduction size, e.g.
 C_in x k_h x k_w) in ceil(R / s) folds; floor(N / s) VNs fit, but at most `parallel_outputs` have work
 (the independent outputs the mapping spreads over the array, e.g. output channels). The useful
-fraction of multiplier-cycles is VNs x R / (folds x s x ... ) = VNs x R / (folds x N); the mapper picks
+fraction of multiplier-cycles is VNs x R / (folds x N) (every multiplier-cycle of the array over the
+folds, VNs x R of them useful; idle multipliers and the partial last fold are the loss); the mapper picks
 the VN size s in 1..min(R, N) with the highest utilization.
 """
 
@@ -99,6 +100,9 @@ class DensePECluster:
         """Process body: hold the array for `cycles(...)`; returns the cycles. The format is checked
         before waiting (UnsupportedFormatError raised at once)."""
         cycles = self.cycles(macs, fmt, mapping_utilization, **bw)
+        return self._run(cycles, macs, fmt, tag)
+
+    def _run(self, cycles: int, macs: float, fmt: str, tag: str) -> Generator[simpy.events.Event, object, int]:
         with self._array.request() as req:
             yield req
             start = self.env.now

@@ -199,6 +199,11 @@ class SparsityDetector:
         zf = np.asarray(zero_fraction, dtype=float).ravel()
         if zf.size and (np.any(zf < 0) or np.any(zf > 1) or not np.all(np.isfinite(zf))):
             raise ValueError(f"zero fractions of layer {layer!r} must be in [0, 1]")
+        return self._observe(layer, step, zf, elements, tag)
+
+    def _observe(
+        self, layer: str, step: int, zf: np.ndarray, elements: float | None, tag: str
+    ) -> Generator[simpy.events.Event, object, bool]:
         if not self.policy.accepts_update(step):
             return False
         start = self.env.now

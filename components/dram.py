@@ -168,8 +168,12 @@ class Dram:
     def transfer(
         self, nbytes: float, pattern: AccessPattern | None = None, kind: str = "read", tag: str = ""
     ) -> Generator[simpy.events.Event, object, DramCost]:
-        """SimPy process body: move `nbytes` (read or write) with `pattern`; returns its DramCost."""
+        """SimPy process body: move `nbytes` (read or write) with `pattern`; returns its DramCost.
+        Invalid arguments raise here, at call time, not inside the simulation."""
         cost = self.cost(nbytes, pattern)
+        return self._transfer(nbytes, cost, kind, tag)
+
+    def _transfer(self, nbytes: float, cost: DramCost, kind: str, tag: str) -> Generator[simpy.events.Event, object, DramCost]:
         if cost.bursts == 0:
             return cost
         occupancy = cost.cycles - self.cfg.row_hit_latency_cycles

@@ -69,8 +69,14 @@ class SparsePECluster:
     def compute(
         self, dense_macs: float, density: float, fmt: str, tag: str = "", **extra: float
     ) -> Generator[simpy.events.Event, object, int]:
-        """Process body: hold the array for `cycles(...)`; returns the cycles."""
+        """Process body: hold the array for `cycles(...)`; returns the cycles. Invalid arguments
+        (e.g. an unsupported format) raise at call time."""
         cycles = self.cycles(dense_macs, density, fmt, **extra)
+        return self._run(cycles, dense_macs, density, fmt, tag, extra.get("bitmap_elems", 0.0))
+
+    def _run(
+        self, cycles: int, dense_macs: float, density: float, fmt: str, tag: str, bitmap_elems: float
+    ) -> Generator[simpy.events.Event, object, int]:
         with self._array.request() as req:
             yield req
             start = self.env.now
@@ -84,7 +90,7 @@ class SparsePECluster:
                 macs_counter(fmt): executed,
                 "dense_macs": dense_macs,
                 "skipped_macs": dense_macs - executed,
-                METADATA_BITS: extra.get("bitmap_elems", 0.0) * self.cfg.bitmap_bits_per_element,
+                METADATA_BITS: bitmap_elems * self.cfg.bitmap_bits_per_element,
                 NOC_HOPS: executed * self.cfg.noc_hops_per_mac,
                 "computes": 1,
             },

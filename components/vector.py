@@ -17,7 +17,7 @@ from .stats import ActivityRecorder
 
 
 def vector_ops(elements: float, kind: str, cfg: VectorUnitConfig) -> float:
-    """Element operations for `elements` elements of op `kind`; KeyError-free: ValueError if unknown."""
+    """Element operations for `elements` elements of op `kind`; ValueError if the kind is unknown."""
     if elements < 0:
         raise ValueError(f"elements must be >= 0, got {elements}")
     try:
@@ -58,6 +58,9 @@ class VectorUnit:
         """Process body: run op `kind` over `elements` elements; returns the cycles."""
         ops = vector_ops(elements, kind, self.cfg)
         cycles = vector_cycles(ops, self.cfg)
+        return self._run(cycles, ops, elements, kind, tag)
+
+    def _run(self, cycles: int, ops: float, elements: float, kind: str, tag: str) -> Generator[simpy.events.Event, object, int]:
         with self._unit.request() as req:
             yield req
             start = self.env.now
