@@ -110,8 +110,9 @@ def channel_subset_pattern(
     """(useful bytes, pattern) to fetch `channels_selected` of `channels_total` channels of an H x W
     feature map under an address mapping ("channel_last" or "interleaved").
 
-    channel_last: one run per selected channel plane (H*W*bpe bytes), planes far apart (worst case:
-    the selected channels are not adjacent), or one run when all channels are selected.
+    channel_last: one run per selected channel plane (H*W*bpe bytes), the selected planes spread
+    evenly over the tensor (stride = plane x C / selected: small planes share DRAM rows), or one run
+    when all channels are selected.
     interleaved: one run per pixel, stride = one pixel (C*bpe bytes); in each pixel the selected
     channels are assumed scattered, touching min(selected, bursts per pixel) bursts, fetched whole.
     """
@@ -129,7 +130,8 @@ def channel_subset_pattern(
     if mapping == "channel_last":
         if channels_selected == channels_total:
             return useful, AccessPattern.contiguous(plane * channels_total)
-        return useful, AccessPattern(runs=channels_selected, run_bytes=plane, stride_bytes=None)
+        stride = plane * channels_total / channels_selected  # selected planes spread evenly
+        return useful, AccessPattern(runs=channels_selected, run_bytes=plane, stride_bytes=stride)
     if mapping == "interleaved":
         if channels_selected == channels_total:
             return useful, AccessPattern.contiguous(pixel_bytes * pixels)
