@@ -169,3 +169,28 @@ def test_vector_unit_process(hw):
     assert st.counter("vector_unit", "ops") == 32000
     with pytest.raises(ValueError, match="unknown_op"):
         vu.compute(1, "unknown_op")
+
+
+def test_double_buffering_overlaps_next_load_with_compute():
+    """Tiles of tile_capacity_bytes: tile i+1 loads while tile i computes; a third waits for a free half."""
+    env = simpy.Environment()
+    buf = Buffer(env, SMALL)  # 1000 B, double buffered -> 500 B tiles
+    tile = buf.tile_capacity_bytes
+    load_cycles, compute_cycles = 30, 50
+    done = []
+
+    def tile_proc(i):
+        yield buf.allocate(tile)  # at most two tiles resident
+        yield env.timeout(load_cycles)
+        yield compute.request()
+        yield env.timeout(compute_cycles)
+        compute.release(compute.users[0])
+        buf.release(tile)
+        done.append((i, env.now))
+
+    compute = simpy.Resource(env, capacity=1)
+    for i in range(3):
+        env.process(tile_proc(i))
+    env.run()
+    # tile 1 loads during tile 0's compute; tile 2 can only load after tile 0 frees its half at t=80
+    assert done == [(0, 80), (1, 130), (2, 180)]
