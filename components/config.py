@@ -188,6 +188,16 @@ class ResidencyConfig(_Section):
 
     keep_weights_on_chip_if_fit: bool = True
     keep_skip_tensors_on_chip_if_fit: bool = True
+    weight_budget_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of the global buffer resident weights may take (assumption)")
+    tensor_budget_fraction: float = Field(0.25, ge=0.0, le=1.0, description="largest tensor passed on chip between adjacent ops, as a share of the global buffer (assumption)")
+    skip_budget_fraction: float = Field(0.25, ge=0.0, le=1.0, description="share of the global buffer for long-lived skip/residual tensors (assumption)")
+
+    @model_validator(mode="after")
+    def _budgets_fit(self):
+        total = self.weight_budget_fraction + self.skip_budget_fraction
+        if total > 1.0:
+            raise ValueError(f"weight_budget_fraction + skip_budget_fraction = {total:g} exceeds the whole buffer (1.0)")
+        return self
 
 
 class EnergyConfig(_Section):

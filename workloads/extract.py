@@ -192,6 +192,7 @@ class _Tracer(TorchDispatchMode):
         params = [o for o in operands if o["source"] == "param"]
         attrs["input_shapes"] = [o["shape"] for o in acts]
         attrs["input_elements"] = sum(_numel(o["shape"]) for o in acts)
+        attrs["model_input_elements"] = sum(_numel(o["shape"]) for o in acts if o["source"] == "input")
         attrs["weight_elements"] = sum(_numel(self.param_shapes.get(o["ref"], o["shape"])) for o in params)
         attrs["weight_shape"] = (self.param_shapes.get(params[0]["ref"], params[0]["shape"])
                                  if kind in MAC_KINDS and params else [])

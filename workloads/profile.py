@@ -183,11 +183,12 @@ def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float = 0.65, channel_
 
     Zero fractions are ``sigmoid(offset + node_bias + channel_bias + drift * s + noise)`` with ``s`` going
     from -0.5 (first step) to +0.5 (last step): ``node_spread``, ``channel_spread`` and ``step_noise`` are
-    the standard deviations (logit units) of the per-node, per-channel and per-(step, channel) terms,
+    the standard deviations (logit units) of the per-tensor, per-channel and per-(step, channel) terms,
     ``step_drift`` the standard deviation of each channel's total drift over the run. ``offset`` is
     solved by bisection so the unweighted mean over all entries equals ``mean``. The defaults are
     placeholders until fitted to a measured profile (see ``quant``); the fitted values are recorded in
-    the measured profile's ``info``.
+    the measured profile's ``info``. Nodes reading the same ReLU output get the same values, as measured
+    profiles do.
     """
     for name, v in (("channel_spread", channel_spread), ("node_spread", node_spread),
                     ("step_drift", step_drift), ("step_noise", step_noise)):
@@ -203,12 +204,16 @@ def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float = 0.65, channel_
                             "(build it with --activation relu)")
     rng = np.random.default_rng(seed)
     s = (np.arange(steps) / max(steps - 1, 1) - 0.5)[:, None]
+    by_source: dict[tuple[str, int], np.ndarray] = {}  # consumers of one ReLU tensor see the same zeros
     logits = {}
     for n in ids:
         c = int(g.nodes[n]["in_channels"])
-        base = rng.normal(0, node_spread) + rng.normal(0, channel_spread, size=c)[None, :]
-        drift = rng.normal(0, step_drift, size=c)[None, :] * s
-        logits[n] = base + drift + rng.normal(0, step_noise, size=(steps, c))
+        key = (g.nodes[n].get("sparse_source") or n, c)
+        if key not in by_source:
+            base = rng.normal(0, node_spread) + rng.normal(0, channel_spread, size=c)[None, :]
+            drift = rng.normal(0, step_drift, size=c)[None, :] * s
+            by_source[key] = base + drift + rng.normal(0, step_noise, size=(steps, c))
+        logits[n] = by_source[key]
     flat = np.concatenate([v.ravel() for v in logits.values()])
 
     def mean_at(off: float) -> float:

@@ -1,0 +1,123 @@
+"""The residency rule: which tensors stay on chip, which go through DRAM (decides compulsory traffic).
+
+Stated rule (switches and budgets in the hardware config's ``residency`` section):
+
+1. **Weights** stay on chip across layers and steps when ``keep_weights_on_chip_if_fit`` is set and the
+   whole network's weight bytes fit in ``weight_budget_fraction`` of the global buffer: DRAM then reads
+   each weight once per run (at the first network evaluation). Otherwise every evaluation reads every
+   weight from DRAM (once per output band of the node's tiling).
+2. **Activation tensors** are stored once by their producer, in the format of their widest consumer
+   (a MAC node's activation format, FP16 for vector-unit consumers).
+   * A tensor consumed only by the next operations (``data`` edges) stays on chip when it fits in
+     ``tensor_budget_fraction`` of the global buffer.
+   * A long-lived tensor (a ``skip`` or ``residual`` edge) stays on chip when
+     ``keep_skip_tensors_on_chip_if_fit`` is set and all long-lived tensors alive at that time fit in
+     ``skip_budget_fraction`` of the buffer (first come, first kept).
+   * Otherwise the producer writes it to DRAM and every consumer whose edge spilled reads it back.
+3. The network's inputs come from DRAM; its outputs (nodes without consumers) go to DRAM.
+4. With ``fusion.relu_quant_zero_count_fused``, an activation op fed by a norm, a MAC or an elementwise
+   op runs inside its producer's write-back: no pass of its own and no traffic of its own.
+
+The budgets reserved by (1) and (2) are taken from the buffer before tiles are sized.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from components import HardwareConfig
+
+from .precision import VECTOR_BITS, tensor_bits
+
+__all__ = ["Residency", "plan_residency", "MAC_KINDS"]
+
+MAC_KINDS = ("conv", "linear", "matmul")
+_FUSABLE_PRODUCERS = ("norm", "conv", "linear", "matmul", "elementwise")
+
+
+@dataclass
+class Residency:
+    """Outcome of the residency rule for one graph on one machine."""
+
+    weights_resident: bool
+    weight_bytes: float
+    reserved_bytes: float  # taken from the global buffer before tiling (resident weights + skip region)
+    tensor_bits: dict[str, float] = field(default_factory=dict)  # producer -> stored bits per element
+    spilled: set[tuple[str, str]] = field(default_factory=set)  # edges read back from DRAM
+    written: set[str] = field(default_factory=set)  # producers that write their tensor to DRAM
+    fused: set[str] = field(default_factory=set)  # activation nodes run in their producer's write-back
+    skip_peak_bytes: float = 0.0
+
+    def input_dram_bytes(self, g: nx.DiGraph, node: str, operand: str = "all") -> float:
+        """Bytes node ``node`` reads from DRAM for its activation inputs (spilled edges + model inputs), as
+        stored by their producers. ``operand``: ``all``, or for a matmul ``first`` / ``last`` (the two
+        activation operands)."""
+        d = g.nodes[node]
+        total = 0.0
+        for u in g.predecessors(node):
+            e = g.edges[u, node]
+            if operand != "all":
+                is_last = max(e["operands"]) == len(d["input_shapes"]) - 1
+                if is_last != (operand == "last"):
+                    continue
+            if (u, node) in self.spilled:
+                total += e["elements"] * self.tensor_bits[u] / 8
+        if operand in ("all", "first"):
+            total += d.get("model_input_elements", 0) * _consumer_bits(d) / 8
+        return total
+
+    def output_dram_bytes(self, g: nx.DiGraph, node: str) -> float:
+        """Bytes node ``node`` writes to DRAM (its tensor, when spilled or a network output)."""
+        if node in self.written:
+            return g.nodes[node]["output_elements"] * self.tensor_bits.get(node, VECTOR_BITS) / 8
+        return 0.0
+
+
+def _consumer_bits(d: dict) -> float:
+    return tensor_bits(d, "act") if d.get("kind") in MAC_KINDS else VECTOR_BITS
+
+
+def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
+    """Apply the residency rule (module docstring) to graph ``g`` on machine ``hw``."""
+    cap = float(hw.global_buffer.capacity_bytes)
+    rr = hw.residency
+    weight_bytes = sum(d["weight_elements"] * tensor_bits(d, "weight") / 8 if d.get("kind") in MAC_KINDS
+                       else d["weight_elements"] * VECTOR_BITS / 8 for _, d in g.nodes(data=True))
+    weights_resident = rr.keep_weights_on_chip_if_fit and weight_bytes <= rr.weight_budget_fraction * cap
+    res = Residency(weights_resident=weights_resident, weight_bytes=weight_bytes, reserved_bytes=0.0)
+    fused_ok = hw.fusion.relu_quant_zero_count_fused
+    for n, d in g.nodes(data=True):
+        if fused_ok and d["kind"] == "activation":
+            preds = list(g.predecessors(n))
+            if len(preds) == 1 and g.nodes[preds[0]]["kind"] in _FUSABLE_PRODUCERS:
+                res.fused.add(n)
+    for u in g.nodes:
+        outs = list(g.successors(u))
+        res.tensor_bits[u] = max((_consumer_bits(g.nodes[v]) for v in outs), default=VECTOR_BITS)
+    order = {n: d["order"] for n, d in g.nodes(data=True)}
+    tensor_budget = rr.tensor_budget_fraction * cap
+    skip_budget = rr.skip_budget_fraction * cap if rr.keep_skip_tensors_on_chip_if_fit else 0.0
+    live: list[tuple[int, float]] = []  # (last use order, bytes) of long-lived tensors kept on chip
+    for u in sorted(g.nodes, key=order.get):
+        nbytes = g.nodes[u]["output_elements"] * res.tensor_bits[u] / 8
+        outs = list(g.successors(u))
+        if not outs:
+            res.written.add(u)
+            continue
+        long_lived = [v for v in outs if g.edges[u, v]["kind"] in ("skip", "residual")]
+        short = [v for v in outs if v not in long_lived]
+        if short and nbytes > tensor_budget:
+            res.spilled.update((u, v) for v in short)
+        if long_lived:
+            now = order[u]
+            live = [(end, b) for end, b in live if end > now]
+            if nbytes + sum(b for _, b in live) <= skip_budget:
+                live.append((max(order[v] for v in long_lived), nbytes))
+                res.skip_peak_bytes = max(res.skip_peak_bytes, sum(b for _, b in live))
+            else:
+                res.spilled.update((u, v) for v in long_lived)
+        if any((u, v) in res.spilled for v in outs):
+            res.written.add(u)
+    res.reserved_bytes = (weight_bytes if weights_resident else 0.0) + res.skip_peak_bytes
+    return res
