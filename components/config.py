@@ -232,6 +232,7 @@ class HardwareConfig(_Section):
 
     name: str = ""
     description: str = ""
+    default_policy: str = Field("", description="precision policy (quant/policies) this machine is evaluated with by default")
     clock_ghz: PositiveFloat
     dram: DramConfig
     global_buffer: BufferConfig

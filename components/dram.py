@@ -191,6 +191,7 @@ class Dram:
             {
                 BYTES_MOVED: cost.bytes_moved,
                 "useful_bytes": nbytes,
+                f"useful_bytes_{kind}": nbytes,
                 "bursts": cost.bursts,
                 "row_misses": cost.row_misses,
                 "transfers": 1,

@@ -41,7 +41,7 @@ ZERO_COUNT_ELEMENTS = "zero_count_elements"
 LABEL_UPDATES = "label_updates"
 # Counters that carry no energy of their own (counts for reports).
 UNPRICED_OK = {
-    "transfers", "bursts", "row_misses", "useful_bytes", "computes", "dense_macs", "skipped_macs",
+    "transfers", "bursts", "row_misses", "useful_bytes", "useful_bytes_read", "useful_bytes_write", "computes", "dense_macs", "skipped_macs",
     "allocations", "wrong_labels", "wrong_sparse_labels", "wrong_dense_labels", "labels_used",
     "label_update_events", "reads", "writes", "elements", "cycles",
 }

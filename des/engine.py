@@ -63,11 +63,12 @@ def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
 
 
 def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: SparsityProfile | None = None,
-             progress: bool | None = None) -> Report:
+             progress: bool | None = None, reuse: bool = True) -> Report:
     """Simulate ``steps`` network evaluations of policy-annotated workload graph ``g`` on machine ``hw``.
 
     ``profile`` gives the zero fractions of the sparse-eligible inputs for at least ``steps`` steps; it
-    is required when the machine has a sparse cluster and the graph has eligible nodes.
+    is required when the machine has a sparse cluster and the graph has eligible nodes. ``reuse=False``
+    simulates every node at every step (for checking that reuse changes nothing).
     """
     t0 = time.perf_counter()
     if not isinstance(steps, int) or steps <= 0:
@@ -101,6 +102,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     node_idx = {n: i for i, n in enumerate(order)}
     cyc = np.zeros((len(order), steps))
     ana = np.zeros((len(order), steps))
+    node_macs = np.zeros((len(order), steps))  # executed MACs (both clusters)
+    node_moved = np.zeros((len(order), steps))  # DRAM bytes moved (whole bursts)
     totals: dict[tuple[str, str], float] = {}
     chunks: list[tuple] = []
     cache: dict[tuple, _Cached] = {}
@@ -111,9 +114,14 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
         from tqdm import tqdm
         bar = tqdm(total=steps, desc=f"simulate {g.graph.get('model', '')}", unit="step", file=sys.stderr)
 
-    def add_counters(c: dict) -> None:
+    def add_counters(c: dict, i: int | None = None, t: int = 0) -> None:
         for k, v in c.items():
             totals[k] = totals.get(k, 0.0) + v
+            if i is not None:
+                if k[1].startswith("macs.") and k[0] in (DENSE_CLUSTER, SPARSE_CLUSTER):
+                    node_macs[i, t] += v
+                elif k == (DRAM, "bytes_moved"):
+                    node_moved[i, t] += v
 
     def driver():
         for t in range(steps):
@@ -130,7 +138,7 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
                         m.use_stats(rec)
                         labels[n] = m.detector.labels(n, t, true_zero_fraction=true_z)
                         yield env.process(m.detector.observe(n, t, true_z, elements=p.out_elements, tag=n))
-                        _absorb(rec, start)
+                        _absorb(rec, start, node_idx[n], t)
                         extra = env.now - start
                     cyc[node_idx[n], t] = env.now - start
                     ana[node_idx[n], t] = extra
@@ -143,12 +151,12 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
                         mask = m.detector.labels(p.sparse_source, t, true_zero_fraction=true_z)
                         labels[p.sparse_source] = mask
                 work = StepWork(sparse_mask=mask, zero_fraction=zf[n][t] if n in zf else None, first_eval=(t == 0))
-                if mask is None or not mask.any():
+                if reuse and (mask is None or not mask.any()):
                     key = (n, work.first_eval and (p.weight_first_eval_bytes > 0))
                 if key is not None and key in cache:
                     c = cache[key]
                     yield env.timeout(c.cycles)
-                    add_counters(c.counters)
+                    add_counters(c.counters, node_idx[n], t)
                     s, e, comp, kind = c.intervals
                     chunks.append((s + start, e + start, comp, kind))
                     ana[node_idx[n], t] = c.analytical_cycles
@@ -157,7 +165,7 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
                     rec = ActivityRecorder()
                     m.use_stats(rec)
                     yield env.process(m.run_tiles(tiles, n))
-                    cached = _absorb(rec, start)
+                    cached = _absorb(rec, start, node_idx[n], t)
                     ana[node_idx[n], t] = analytical_node_cycles(hw, tiles)
                     if key is not None:
                         cache[key] = _Cached(env.now - start, ana[node_idx[n], t], rec.counters, cached)
@@ -166,8 +174,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
             if bar is not None:
                 bar.update(1)
 
-    def _absorb(rec: ActivityRecorder, start: float) -> tuple:
-        add_counters(rec.counters)
+    def _absorb(rec: ActivityRecorder, start: float, i: int, t: int) -> tuple:
+        add_counters(rec.counters, i, t)
         iv = rec.intervals()
         if len(iv):
             rel = (iv["start_cycle"] - start, iv["end_cycle"] - start, iv["component"], iv["kind"])
@@ -181,8 +189,10 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     if bar is not None:
         bar.close()
     total = float(env.now)
-    return _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_end, total, res,
-                         time.perf_counter() - t0)
+    rep = _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_end, total, res,
+                        time.perf_counter() - t0)
+    rep.node_executed_macs, rep.node_dram_moved_bytes = node_macs, node_moved
+    return rep
 
 
 def _busy(starts: np.ndarray, ends: np.ndarray) -> float:

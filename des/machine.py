@@ -2,11 +2,11 @@
 unit and the sparsity detector, executing one node's tiles with contention and overlap.
 
 Each tile is a process: it allocates its footprint in the global buffer (blocking while the buffer is
-full: back-pressure), issues its DRAM loads (dense-channel input, compressed sparse-channel input,
+full: back-pressure; a band's first tile also allocates the input band, which its last tile frees), issues its DRAM loads (dense-channel input, compressed sparse-channel input,
 weights; they queue on the one DRAM interface), computes on the dense and sparse clusters at once, lets
 the vector unit merge partial sums, writes its result back to DRAM when the residency rule says so, then
-frees its buffer space. All tiles of a node are started together; the buffer (half of it per tile when
-double buffered) and the FIFO resources keep them in order and overlap tile i+1's loads with tile i's
+frees its buffer space. All tiles of a node are started together; the buffer (allocations are served in
+FIFO order) and the FIFO resources keep them in order and overlap tile i+1's loads with tile i's
 compute. Nodes run one after the other: a node starts when the previous one has drained.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Machine:
 
     def _tile(self, tw: TileWork, tag: str):
         env = self.env
-        yield self.gb.allocate(tw.footprint_bytes)
+        yield self.gb.allocate(tw.footprint_bytes + tw.band_alloc_bytes)
         try:
             if tw.loads:
                 yield env.all_of([env.process(self.dram.transfer(x.nbytes, x.pattern, "read", tag)) for x in tw.loads])
@@ -79,7 +79,7 @@ class Machine:
             for x in tw.writes:
                 yield env.process(self.dram.transfer(x.nbytes, x.pattern, "write", tag))
         finally:
-            self.gb.release(tw.footprint_bytes)
+            self.gb.release(tw.footprint_bytes + tw.band_release_bytes)
         self.stats.add(GLOBAL_BUFFER, READ_BYTES, tw.gb_read_bytes)
         self.stats.add(GLOBAL_BUFFER, WRITE_BYTES, tw.gb_write_bytes)
 

@@ -2,10 +2,13 @@
 
 A MAC node (conv, linear, attention matmul) is tiled into ``bands`` (slices of its output rows, each
 needing a slice of the input) times ``chunks`` (slices of its output channels, each needing a slice of
-the weights). Loop order: bands outer, chunks inner, so an input band is fetched once and reused by all
-chunks, while weights are fetched once per band unless they are resident. Among the tilings whose tile
-fits the working space of the buffer (half of it when double buffered), the one moving the fewest DRAM
-bytes wins, then the one with the fewest tiles. No fitting tiling is a :class:`CapacityError` (the
+the weights). Loop order: bands outer, chunks inner, so an input band is fetched once and held for all
+chunks, while weights are fetched once per band unless they are resident. A tiling fits when the input
+band plus two tiles (one when not double buffered) fit the working space of the buffer. Among those, the
+tiling with the smallest estimated time wins: the largest of compute at peak, operand distribution and
+DRAM time (each transfer costed with its access pattern under the machine's address mapping, so an
+interleaved layout favours row bands and a channel-last layout channel chunks), then less DRAM time,
+then fewer tiles. No fitting tiling is a :class:`CapacityError` (the
 simulation fails fast rather than hang).
 
 Vector-unit nodes are split into equal element slices the same way. The step-dependent part (which
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from components import CapacityError, HardwareConfig
+from components import AccessPattern, CapacityError, HardwareConfig, channel_subset_pattern, dram_access_cost
 
 from .precision import VECTOR_BITS, mac_format, tensor_bits
 from .residency import MAC_KINDS, Residency
@@ -64,7 +67,8 @@ class NodePlan:
     out_dram_bytes: float = 0.0
     bands: int = 1
     chunks: int = 1
-    tile_footprint_bytes: float = 0.0
+    tile_footprint_bytes: float = 0.0  # held by one tile (weight chunk + output slice)
+    band_bytes: float = 0.0  # input band, held from a band's first tile to its last
     vector_kind: str = ""
     vector_elements: int = 0
     sparse_eligible: bool = False
@@ -98,6 +102,30 @@ def _candidates(limit: int) -> list[int]:
     return sorted(set(out))
 
 
+def _tiling_dram_cycles(hw: HardwareConfig, bands: int, chunks: int, in_dram: float, rows: int, cols: int, c: int,
+                        w_dram: float, out_dram: float, orows: int, ocols: int, oc: int) -> float:
+    """Estimated DRAM cycles of one tiling (all channels dense): input bands, weight chunks, output slices."""
+    cyc = 0.0
+    if in_dram:
+        b, p = channel_subset_pattern(max(math.ceil(rows / bands), 1), max(cols, 1), c, c, in_dram / (rows * cols * c),
+                                      hw.dram.address_mapping, hw.dram.burst_bytes)
+        cyc += bands * _cost(hw, b, p)
+    if w_dram:
+        wb = w_dram / chunks
+        cyc += bands * chunks * _cost(hw, wb, AccessPattern.contiguous(wb))
+    if out_dram:
+        sel = max(1, round(oc / chunks))
+        b, p = channel_subset_pattern(max(math.ceil(orows / bands), 1), max(ocols, 1), oc, min(sel, oc),
+                                      out_dram / (orows * ocols * oc), hw.dram.address_mapping, hw.dram.burst_bytes)
+        cyc += bands * chunks * _cost(hw, b, p)
+    return cyc
+
+
+def _cost(hw: HardwareConfig, nbytes: float, p: AccessPattern) -> float:
+    return dram_access_cost(nbytes, p.runs, p.run_bytes, hw.dram, clock_ghz=hw.clock_ghz,
+                            stride_bytes=p.stride_bytes).cycles
+
+
 def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, working_bytes: float) -> NodePlan:
     """The plan of one node (see the module docstring)."""
     d = g.nodes[node]
@@ -116,37 +144,41 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
             math.prod(shapes[1]) if len(shapes) > 1 else 0)
         in_bytes, w_bytes, out_bytes = in_el * a_bits / 8, w_el * w_bits / 8, d["output_elements"] * out_bits / 8
         w_resident = res.weights_resident and d["kind"] != "matmul"
-        best = None
-        for bands in _candidates(orows):
-            for chunks in _candidates(oc):
-                foot = in_bytes / bands + (0 if w_resident else w_bytes / chunks) + out_bytes / (bands * chunks)
-                if foot > tile_cap:
-                    continue
-                traffic = (0 if w_resident else w_bytes * bands)
-                key = (traffic, bands * chunks)
-                if best is None or key < best[0]:
-                    best = (key, bands, chunks, foot)
-            if best is not None and best[1] == bands and bands > 1:
-                break
-        if best is None:
-            smallest = in_bytes / orows + (0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc)
-            raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
-                                f"leaves {tile_cap:,.0f} bytes per tile (capacity "
-                                f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")
-        _, bands, chunks, foot = best
-        conv = d.get("conv") or {}
-        kel = int(math.prod(conv.get("kernel", [1, 1])))
         w_dram = 0.0 if w_resident else w_bytes
         if d["kind"] == "matmul":  # the second operand is an activation: DRAM only if its edge spilled
             in_dram = res.input_dram_bytes(g, node, "first")
             w_dram = res.input_dram_bytes(g, node, "last")
+        depth = 2 if hw.global_buffer.double_buffered else 1
+        cluster = hw.dense_cluster or hw.sparse_cluster
+        compute_est = d["macs"] / (cluster.multipliers * cluster.rates.get(fmt, 1.0))
+        best = None
+        for bands in _candidates(orows):
+            for chunks in _candidates(oc):
+                foot = (0 if w_resident else w_bytes / chunks) + out_bytes / (bands * chunks)
+                if in_bytes / bands + depth * foot > working_bytes:
+                    continue
+                tiles = bands * chunks
+                dram = _tiling_dram_cycles(hw, bands, chunks, in_dram, rows, cols, c, w_dram, out_dram, orows,
+                                           ocols, oc)
+                dist = tiles * (in_el / bands + w_el / chunks) / cluster.distribution_bw_elems_per_cycle
+                key = (max(compute_est, dist, dram), dram, tiles)
+                if best is None or key < best[0]:
+                    best = (key, bands, chunks, foot)
+        if best is None:
+            smallest = in_bytes / orows + depth * ((0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc))
+            raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
+                                f"leaves {working_bytes:,.0f} bytes of working space (capacity "
+                                f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")
+        _, bands, chunks, foot = best
+        conv = d.get("conv") or {}
+        kel = int(math.prod(conv.get("kernel", [1, 1])))
         return NodePlan(node=node, kind="mac", fmt=fmt, macs=int(d["macs"]), in_channels=int(d["in_channels"]),
                         reduction=int(d["reduction"]), kernel_elems=kel, out_elements=int(d["output_elements"]),
                         in_elements=int(in_el), weight_elements=int(w_el), in_rows=rows, in_cols=cols,
                         out_rows=orows, out_cols=ocols, out_channels=oc, act_bits=a_bits, weight_bits=w_bits,
                         out_bits=out_bits, in_dram_bytes=in_dram, weight_dram_bytes_per_band=w_dram,
                         weight_first_eval_bytes=w_bytes if w_resident else 0.0, out_dram_bytes=out_dram,
-                        bands=bands, chunks=chunks, tile_footprint_bytes=foot,
+                        bands=bands, chunks=chunks, tile_footprint_bytes=foot, band_bytes=in_bytes / bands,
                         sparse_eligible=bool(d.get("sparse_eligible")), sparse_source=d.get("sparse_source", ""))
     if node in res.fused:
         return NodePlan(node=node, kind="fused", out_elements=int(d["output_elements"]),
@@ -156,8 +188,9 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     in_bytes = d["input_elements"] * VECTOR_BITS / 8
     out_bytes = d["output_elements"] * out_bits / 8
     w_bytes = d["weight_elements"] * VECTOR_BITS / 8
-    tiles = max(1, math.ceil((in_bytes + out_bytes + w_bytes) / max(tile_cap, 1.0)))
-    if (in_bytes + out_bytes) / tiles + w_bytes > tile_cap:
+    room = tile_cap - w_bytes
+    tiles = max(1, math.ceil((in_bytes + out_bytes) / room)) if room > 0 else 0
+    if tiles == 0:
         raise CapacityError(f"node '{node}': vector op needs {w_bytes:,.0f} bytes of parameters, more than the "
                             f"{tile_cap:,.0f} bytes a tile may use")
     return NodePlan(node=node, kind="vector", out_elements=int(d["output_elements"]),

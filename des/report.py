@@ -44,6 +44,8 @@ class Report:
     detector: dict[str, float]
     area_mm2: dict[str, float]
     counters: dict[str, float] = field(default_factory=dict)
+    node_executed_macs: np.ndarray | None = None  # [nodes, steps]
+    node_dram_moved_bytes: np.ndarray | None = None  # [nodes, steps]
     wall_seconds: float = 0.0
     events: int = 0
 
@@ -59,6 +61,9 @@ class Report:
         """One row per node: cycles (all steps), analytical cycles, and the share of the run."""
         df = pd.DataFrame({"node": self.node_ids, "cycles": self.node_cycles.sum(axis=1),
                            "analytical_cycles": self.analytical_node_cycles.sum(axis=1)})
+        if self.node_executed_macs is not None:
+            df["executed_macs"] = self.node_executed_macs.sum(axis=1)
+            df["dram_moved_bytes"] = self.node_dram_moved_bytes.sum(axis=1)
         df["share"] = df.cycles / max(self.total_cycles, 1.0)
         return df
 
@@ -72,7 +77,9 @@ class Report:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["node_cycles"] = self.node_cycles.tolist()
-        d["analytical_node_cycles"] = self.analytical_node_cycles.tolist()
+        for k in ("analytical_node_cycles", "node_executed_macs", "node_dram_moved_bytes"):
+            v = getattr(self, k)
+            d[k] = None if v is None else v.tolist()
         d.update({"format": "sqdm-report", "format_version": REPORT_FORMAT_VERSION, "seconds": self.seconds,
                   "energy_pj": self.energy_pj})
         return d

@@ -69,6 +69,8 @@ class TileWork:
     vector_kind: str = ""
     merge_elems: float = 0.0
     footprint_bytes: float = 0.0
+    band_alloc_bytes: float = 0.0  # allocated by a band's first tile ...
+    band_release_bytes: float = 0.0  # ... and freed by its last
     gb_read_bytes: float = 0.0  # operands streamed from the global buffer into the arrays / vector unit
     gb_write_bytes: float = 0.0  # tile results and DRAM fills written into the global buffer
 
@@ -144,7 +146,9 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileW
     tiles = []
     for band in range(plan.bands):
         for chunk in range(plan.chunks):
-            tw = TileWork(footprint_bytes=plan.tile_footprint_bytes)
+            tw = TileWork(footprint_bytes=plan.tile_footprint_bytes,
+                          band_alloc_bytes=plan.band_bytes if chunk == 0 else 0.0,
+                          band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0)
             if chunk == 0 and in_store_bytes > 0:
                 if n_dense:
                     b, p = _subset(hw, band_rows, plan.in_cols, c, n_dense, in_store_bytes, 1.0)

@@ -1,0 +1,59 @@
+"""``sqdm simulate``: run a workload on a machine and print the report's summary."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .cli import register
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hw", required=True, help="shipped config name (sqdm, int4-dense, ...) or YAML file")
+    p.add_argument("--workload", required=True, help="zoo model name or workload file (.json)")
+    p.add_argument("--policy", default=None, help="precision policy name or YAML (default: the machine's)")
+    p.add_argument("--profile", default=None, help="sparsity profile (.npz); default: synthetic (des/defaults.yaml)")
+    p.add_argument("--synthetic-mean", type=float, default=None, help="mean zero fraction of the synthetic profile")
+    p.add_argument("--seed", type=int, default=None, help="seed of the synthetic profile")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (network evaluations)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--cfg", action="store_true", help="classifier-free guidance (doubles the batch)")
+    p.add_argument("--resolution", type=int, default=None)
+    p.add_argument("--activation", choices=["relu", "silu"], default=None, help="zoo models: default relu")
+    p.add_argument("--out", type=Path, default=None, help="write the full report as JSON")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .run import RunSpec, run
+    spec = RunSpec(hw=args.hw, workload=args.workload, policy=args.policy, profile=args.profile,
+                   steps=args.steps, batch=args.batch, cfg=args.cfg, resolution=args.resolution,
+                   activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed)
+    r = run(spec)
+    print(format_summary(r))
+    if args.out is not None:
+        r.to_json(args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def format_summary(r) -> str:
+    """A human-readable summary of a Report."""
+    ana = float(r.analytical_node_cycles.sum())
+    lines = [
+        f"{r.model} on {r.hardware} (policy {r.policy}, {r.steps} step(s), batch {r.batch}, profile {r.profile_kind})",
+        f"  total            {r.total_cycles:,.0f} cycles = {r.seconds * 1e3:,.3f} ms"
+        f"  ({r.total_cycles / r.steps:,.0f} cycles/step; analytical {ana:,.0f}, {100 * (r.total_cycles - ana) / ana:+.2f}%)",
+        f"  energy           {r.energy_pj / 1e6:,.2f} uJ (dynamic {sum(r.energy_dynamic_pj.values()) / 1e6:,.2f},"
+        f" static {sum(r.energy_static_pj.values()) / 1e6:,.2f})",
+        f"  MACs             graph {r.macs['graph_macs'] / 1e9:,.3f} G: dense {r.macs['dense_executed_macs'] / 1e9:,.3f} G,"
+        f" sparse {r.macs['sparse_executed_macs'] / 1e9:,.3f} G, skipped {r.macs['skipped_macs'] / 1e9:,.3f} G",
+        f"  DRAM             read {r.bytes['dram_read_bytes'] / 1e6:,.2f} MB, written {r.bytes['dram_write_bytes'] / 1e6:,.2f} MB,"
+        f" moved {r.bytes['dram_moved_bytes'] / 1e6:,.2f} MB (weights {'resident' if r.bytes['weights_resident'] else 'streamed'})",
+        f"  detector         label accuracy {100 * r.detector['label_accuracy']:.1f}% "
+        f"({r.detector['wrong_labels']:,.0f} wrong of {r.detector['labels_used']:,.0f})",
+        "  utilization      " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(r.utilization.items())),
+        f"  area             {sum(r.area_mm2.values()):.3f} mm2; simulated in {r.wall_seconds:.2f} s",
+    ]
+    return "\n".join(lines)
+
+
+register("simulate", "simulate a workload on a machine", _args, _run)

@@ -1,0 +1,99 @@
+"""A run described by data: which hardware, workload, policy, profile and steps — resolved to objects.
+
+``RunSpec`` is what a scenario file or the CLI names; :func:`resolve_run` loads the hardware config,
+builds or reads the workload graph, applies the precision policy (the machine's default when the graph
+has none) and provides a sparsity profile (a file, or the synthetic default of ``des/defaults.yaml``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import networkx as nx
+import yaml
+
+from components import HardwareConfig, list_shipped_configs, load_hardware_config, load_shipped_config
+from workloads import ZOO, SparsityProfile, build_workload, eligible_nodes, read_graph, synthetic_profile
+
+from .engine import SimulationError, simulate
+from .report import Report
+
+__all__ = ["RunSpec", "resolve_run", "run", "run_defaults", "load_hardware"]
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+
+@lru_cache(maxsize=1)
+def run_defaults() -> dict:
+    """The workload-side defaults (``des/defaults.yaml``)."""
+    return yaml.safe_load(DEFAULTS_FILE.read_text())
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    hw: str  # shipped config name or YAML path
+    workload: str  # zoo model name or workload-file path
+    policy: str | None = None  # policy name/path; None: keep the graph's, else the machine's default
+    profile: str | None = None  # .npz path; None: synthetic default when needed
+    steps: int | None = None
+    batch: int = 1
+    cfg: bool = False
+    resolution: int | None = None
+    activation: str | None = None
+    synthetic_mean: float | None = None
+    seed: int | None = None
+
+
+def load_hardware(name_or_path: str) -> HardwareConfig:
+    """A shipped config by name, or a YAML file by path."""
+    if name_or_path in list_shipped_configs():
+        return load_shipped_config(name_or_path)
+    if not Path(name_or_path).suffix:
+        raise SimulationError(f"hardware '{name_or_path}': not a shipped config "
+                              f"({', '.join(list_shipped_configs())}) nor a YAML file")
+    return load_hardware_config(name_or_path)
+
+
+def _workload(spec: RunSpec) -> nx.DiGraph:
+    if spec.workload in ZOO:
+        return build_workload(spec.workload, resolution=spec.resolution, batch=spec.batch, cfg=spec.cfg,
+                              activation=spec.activation or run_defaults()["activation"])
+    p = Path(spec.workload)
+    if p.suffix != ".json" and not p.exists():
+        raise SimulationError(f"workload '{spec.workload}': not a zoo model ({', '.join(ZOO)}) nor a workload file")
+    return read_graph(p)
+
+
+def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProfile | None, int]:
+    """(annotated graph, hardware, profile or None, steps) for ``spec``."""
+    from quant.policy import apply_policy
+    hw = load_hardware(spec.hw)
+    g = _workload(spec)
+    policy = spec.policy
+    if policy is None and "precision" not in g.graph:
+        policy = hw.default_policy or None
+        if policy is None:
+            raise SimulationError(f"hardware '{hw.name}' names no default_policy and the workload has none: "
+                                  "pass --policy")
+    if policy is not None:
+        g = apply_policy(g, policy)
+    d = run_defaults()
+    steps = spec.steps if spec.steps is not None else int(d["steps"])
+    profile = None
+    if spec.profile is not None:
+        profile = SparsityProfile.load(spec.profile)
+    elif hw.sparse_cluster is not None and eligible_nodes(g):
+        sp = dict(d["synthetic_profile"])
+        if spec.synthetic_mean is not None:
+            sp["mean"] = spec.synthetic_mean
+        if spec.seed is not None:
+            sp["seed"] = spec.seed
+        profile = synthetic_profile(g, steps, **sp)
+    return g, hw, profile, steps
+
+
+def run(spec: RunSpec, progress: bool | None = None) -> Report:
+    """Resolve and simulate ``spec``."""
+    g, hw, profile, steps = resolve_run(spec)
+    return simulate(g, hw, steps=steps, profile=profile, progress=progress)
