@@ -20,6 +20,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, default=None)
     p.add_argument("--activation", choices=["relu", "silu"], default=None, help="zoo models: default relu")
     p.add_argument("--out", type=Path, default=None, help="write the full report as JSON")
+    p.add_argument("--plot", type=Path, default=None, help="write the utilization-over-time figure (PNG)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -32,6 +33,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         r.to_json(args.out)
         print(f"wrote {args.out}")
+    if args.plot is not None:
+        from plots.utilization import plot_utilization
+        print(f"wrote {plot_utilization(r, args.plot)}")
     return 0
 
 

@@ -63,12 +63,13 @@ def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
 
 
 def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: SparsityProfile | None = None,
-             progress: bool | None = None, reuse: bool = True) -> Report:
+             progress: bool | None = None, reuse: bool = True, mapping_hw: HardwareConfig | None = None) -> Report:
     """Simulate ``steps`` network evaluations of policy-annotated workload graph ``g`` on machine ``hw``.
 
     ``profile`` gives the zero fractions of the sparse-eligible inputs for at least ``steps`` steps; it
     is required when the machine has a sparse cluster and the graph has eligible nodes. ``reuse=False``
-    simulates every node at every step (for checking that reuse changes nothing).
+    simulates every node at every step (for checking that reuse changes nothing). ``mapping_hw`` tiles the
+    graph as for that machine instead (to compare machines under one fixed mapping).
     """
     t0 = time.perf_counter()
     if not isinstance(steps, int) or steps <= 0:
@@ -86,8 +87,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     elif uses_sparse:
         raise SimulationError(f"machine '{hw.name}' has a sparse cluster and '{g.graph.get('model')}' has "
                               f"{len(elig)} sparse-eligible nodes: a sparsity profile is needed")
-    res = plan_residency(g, hw)
-    plans = plan_graph(g, hw, res)
+    res = plan_residency(g, mapping_hw or hw)
+    plans = plan_graph(g, mapping_hw or hw, res)
     _check_formats(g, hw, plans)
     order = list(plans)
     zf = profile.zero_fraction if profile is not None else {}
@@ -192,6 +193,7 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     rep = _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_end, total, res,
                         time.perf_counter() - t0)
     rep.node_executed_macs, rep.node_dram_moved_bytes = node_macs, node_moved
+    rep.events = int(next(env._eid))  # SimPy events scheduled (its event-id counter)
     return rep
 
 
@@ -284,4 +286,4 @@ def _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_e
                   bytes=bytes_, energy_dynamic_pj=dict(energy.dynamic_pj), energy_static_pj=dict(energy.static_pj),
                   macs={"graph_macs": graph_macs, "dense_executed_macs": dense_exec,
                         "sparse_executed_macs": sparse_exec, "skipped_macs": skipped},
-                  detector=det, area_mm2=dict(area), counters=counters, wall_seconds=wall, events=len(starts))
+                  detector=det, area_mm2=dict(area), counters=counters, wall_seconds=wall, intervals=len(starts))

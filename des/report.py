@@ -47,7 +47,8 @@ class Report:
     node_executed_macs: np.ndarray | None = None  # [nodes, steps]
     node_dram_moved_bytes: np.ndarray | None = None  # [nodes, steps]
     wall_seconds: float = 0.0
-    events: int = 0
+    events: int = 0  # SimPy events scheduled
+    intervals: int = 0  # busy intervals recorded (replayed ones included)
 
     @property
     def seconds(self) -> float:

@@ -1,0 +1,91 @@
+"""Monotonicity (labels and mapping held fixed), address mapping, detector policies."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from components import load_shipped_config
+from des import simulate
+from workloads import SparsityProfile
+
+from conftest import HW_POLICY, graph, profile
+
+STEPS = 3
+
+
+def _run(hwname, hw, model="tiny-digits", prof=None, mapping_hw=None):
+    g = graph(model, HW_POLICY[hwname])
+    if hwname == "sqdm" and prof is None:
+        prof = profile(model, STEPS)
+    return simulate(g, hw, steps=STEPS, profile=prof, progress=False, mapping_hw=mapping_hw)
+
+
+def _scaled(hw, bw=1.0, mult=1):
+    upd = {"dram": hw.dram.model_copy(update={"bandwidth_gbytes_per_s": hw.dram.bandwidth_gbytes_per_s * bw})}
+    for name in ("dense_cluster", "sparse_cluster"):
+        c = getattr(hw, name)
+        if c is not None:
+            upd[name] = c.model_copy(update={"multipliers": c.multipliers * mult})
+    return hw.model_copy(update=upd)
+
+
+@settings(max_examples=25, deadline=None)
+@given(hwname=st.sampled_from(["sqdm", "int4-dense", "fp16-dense"]), bw=st.floats(1.0, 16.0),
+       model=st.sampled_from(["tiny-digits", "ddpm-cifar10"]))
+def test_more_bandwidth_never_slower(hwname, bw, model):
+    base = load_shipped_config(hwname)
+    a = _run(hwname, base, model)
+    b = _run(hwname, _scaled(base, bw=bw), model, mapping_hw=base)
+    assert b.total_cycles <= a.total_cycles + 1e-6
+    assert np.all(b.node_cycles <= a.node_cycles + 1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(hwname=st.sampled_from(["sqdm", "int4-dense", "fp16-dense"]), mult=st.integers(1, 8))
+def test_more_multipliers_never_slower(hwname, mult):
+    base = load_shipped_config(hwname)
+    a = _run(hwname, base)
+    b = _run(hwname, _scaled(base, mult=mult), mapping_hw=base)
+    assert b.total_cycles <= a.total_cycles + 1e-6
+
+
+@settings(max_examples=20, deadline=None)
+@given(extra=st.floats(0.0, 1.0), seed=st.integers(0, 3))
+def test_more_zeros_never_slower_sparse(extra, seed):
+    hw = load_shipped_config("sqdm")
+    thr = hw.detector.threshold
+    base = profile("tiny-digits", STEPS, seed=seed)
+    # raise only zero fractions already above the threshold: every label stays the same
+    more = {n: np.where(z > thr, z + extra * (1 - z), z).astype(np.float32) for n, z in base.zero_fraction.items()}
+    prof2 = SparsityProfile("synthetic", base.model, base.steps, more)
+    a = _run("sqdm", hw, prof=base)
+    b = _run("sqdm", hw, prof=prof2)
+    assert b.detector["wrong_labels"] == a.detector["wrong_labels"]
+    assert b.busy_cycles["sparse_cluster"] <= a.busy_cycles["sparse_cluster"] + 1e-6
+    assert b.total_cycles <= a.total_cycles + 1e-6
+    assert b.macs["skipped_macs"] >= a.macs["skipped_macs"] - 1e-6
+
+
+def test_channel_last_beats_interleaved_for_split_channels():
+    hw = load_shipped_config("sqdm")
+    inter = hw.model_copy(update={"dram": hw.dram.model_copy(update={"address_mapping": "interleaved"})})
+    a = _run("sqdm", hw, model="ddpm-cifar10")
+    b = _run("sqdm", inter, model="ddpm-cifar10", mapping_hw=hw)
+    assert b.bytes["dram_moved_bytes"] > a.bytes["dram_moved_bytes"]
+    assert b.bytes["dram_row_misses"] > a.bytes["dram_row_misses"]
+    assert b.total_cycles >= a.total_cycles
+
+
+@pytest.mark.parametrize("policy", ["per_step", "static", "oracle", "every_k"])
+def test_detector_policies(policy):
+    hw = load_shipped_config("sqdm")
+    det = hw.detector.model_copy(update={"policy": policy, "k": 2 if policy == "every_k" else None})
+    hw = hw.model_copy(update={"detector": det})
+    r = _run("sqdm", hw)
+    d = r.detector
+    assert d["labels_used"] > 0
+    assert 0.0 <= d["label_accuracy"] <= 1.0
+    if policy == "oracle":
+        assert d["wrong_labels"] == 0
+    if policy == "per_step":  # the first step has no counts: labels start dense, so some are wrong
+        assert d["wrong_labels"] > 0
+    assert r.macs["skipped_macs"] > 0 or policy == "per_step"
