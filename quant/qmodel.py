@@ -12,7 +12,7 @@
   use a **static scale calibrated per sampling step** (:meth:`QuantizedModel.calibrate`: the largest
   magnitude seen at that step over the calibration trajectories; values beyond saturate).
 
-Attention matmuls are not module calls; policies give them formats for the simulator (``fp16`` in the
+Attention matmuls are not module calls; policies give them formats for the simulator (``mxint8`` in the
 shipped ones) and the fake-quant model computes them in float32.
 
 A value that quantizes to zero is exactly ``+0.0``, so the pre-hook is also where the sparsity profiler
