@@ -4,10 +4,13 @@ For a node of tiles 0..n-1 with DRAM load time L_i, compute time C_i (the slower
 the vector unit, plus the partial-sum merge) and write-back time W_i, all from the same pure cost
 functions the components use::
 
-    cycles = L_0 + W_{n-1} + max( sum_i C_i ,  sum_{i>=1} L_i + sum_{i<n-1} W_i )
+    cycles = max( L_0 + sum_i C_i + W_{n-1},        compute-bound: first load and last write exposed
+                  sum_i L_i + C_{n-1} + W_{n-1},    load-bound: the last tile computes after all loads
+                  L_0 + C_0 + sum_i W_i,            write-bound: writes start after the first compute
+                  sum_i L_i + sum_i W_i )           DRAM-bound: loads and writes share one interface
 
-i.e. the first load and the last write are exposed and, in between, a double-buffered pipeline runs at
-the pace of the slower of compute and DRAM. It ignores contention details the DES resolves (buffer
+the classic lower bounds of a three-stage flow shop (load, compute, write) whose first and last stage
+share DRAM; a double-buffered pipeline reaches the largest of them. It ignores contention details the DES resolves (buffer
 back-pressure, FIFO order of the two clusters' loads), which is what makes it a useful cross-check.
 """
 from __future__ import annotations
@@ -54,5 +57,6 @@ def node_cycles(hw: HardwareConfig, tiles: list[TileWork], extra_cycles: float =
     loads = [transfer_cycles(hw, t.loads) for t in tiles]
     writes = [sum(transfer_cycles(hw, [x]) for x in t.writes) for t in tiles]
     comp = [compute_cycles(hw, t) for t in tiles]
-    middle = max(sum(comp), sum(loads[1:]) + sum(writes[:-1]))
-    return loads[0] + writes[-1] + middle + extra_cycles
+    bounds = (loads[0] + sum(comp) + writes[-1], sum(loads) + comp[-1] + writes[-1],
+              loads[0] + comp[0] + sum(writes), sum(loads) + sum(writes))
+    return max(bounds) + extra_cycles

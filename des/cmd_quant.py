@@ -108,12 +108,15 @@ def _quality_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=10, help="DDIM sampling steps")
     p.add_argument("--out", type=Path, default=Path("quality.csv"), help="CSV table to write")
     p.add_argument("--markdown", type=Path, default=None, help="also write the Markdown table here")
+    p.add_argument("--tradeoff", action="store_true",
+                   help="add the rows of the plain-ReLU model (no shift): the sparsity-vs-quality trade-off")
 
 
 def _quality_run(args: argparse.Namespace) -> int:
     _threads()
-    from quant import format_table, quality_table
-    df = quality_table(args.samples, args.seeds, args.steps, progress=True)
+    from quant import ROWS, TRADEOFF_ROWS, format_table, quality_table
+    df = quality_table(args.samples, args.seeds, args.steps, rows=ROWS + (TRADEOFF_ROWS if args.tradeoff else []),
+                       progress=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     md = format_table(df)

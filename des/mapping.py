@@ -3,8 +3,9 @@
 A MAC node (conv, linear, attention matmul) is tiled into ``bands`` (slices of its output rows, each
 needing a slice of the input) times ``chunks`` (slices of its output channels, each needing a slice of
 the weights). Loop order: bands outer, chunks inner, so an input band is fetched once and held for all
-chunks, while weights are fetched once per band unless they are resident. A tiling fits when the input
-band plus two tiles (one when not double buffered) fit the working space of the buffer. Among those, the
+chunks, while weights are fetched once per band unless they are resident. A tiling fits when two
+(input band + tile) working sets fit the working space of the buffer (one when not double buffered), so
+the next band and tile load while the current ones compute. Among those, the
 tiling with the smallest estimated time wins: the largest of compute at peak, operand distribution and
 DRAM time (each transfer costed with its access pattern under the machine's address mapping, so an
 interleaved layout favours row bands and a channel-last layout channel chunks), then less DRAM time,
@@ -155,7 +156,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
         for bands in _candidates(orows):
             for chunks in _candidates(oc):
                 foot = (0 if w_resident else w_bytes / chunks) + out_bytes / (bands * chunks)
-                if in_bytes / bands + depth * foot > working_bytes:
+                if depth * (in_bytes / bands + foot) > working_bytes:
                     continue
                 tiles = bands * chunks
                 dram = _tiling_dram_cycles(hw, bands, chunks, in_dram, rows, cols, c, w_dram, out_dram, orows,
@@ -165,7 +166,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                 if best is None or key < best[0]:
                     best = (key, bands, chunks, foot)
         if best is None:
-            smallest = in_bytes / orows + depth * ((0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc))
+            smallest = depth * (in_bytes / orows + (0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc))
             raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
                                 f"leaves {working_bytes:,.0f} bytes of working space (capacity "
                                 f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")
