@@ -84,6 +84,8 @@ def train_unet(model: torch.nn.Module, steps: int, *, lr: float, batch: int, see
         opt, lambda k: min(1.0, (k + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps))))
     model.train()
     loss_avg = float("nan")
+    t_start = time.perf_counter()
+    log_every = max(steps // 10, 1) if steps >= 100 else 0
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     for k in bar:
         idx = torch.randint(0, len(data), (batch,), generator=gen)
@@ -100,6 +102,9 @@ def train_unet(model: torch.nn.Module, steps: int, *, lr: float, batch: int, see
         lv = float(loss.detach())
         loss_avg = lv if k == 0 else 0.95 * loss_avg + 0.05 * lv
         bar.set_postfix(loss=f"{loss_avg:.4f}")
+        if not progress and log_every and (k + 1) % log_every == 0:
+            print(f"  {desc}: step {k + 1}/{steps}, loss {loss_avg:.4f}, {time.perf_counter() - t_start:.0f} s",
+                  flush=True)
     model.eval()
     return ema, loss_avg
 
