@@ -24,6 +24,7 @@ import simpy
 
 from .config import DENSE_CLUSTER, DenseClusterConfig
 from .energy import NOC_HOPS, macs_counter
+from .resource import BusyUnit
 from .stats import ActivityRecorder
 
 
@@ -73,22 +74,13 @@ def dense_compute_cycles(
     return int(max(compute, dist, red))
 
 
-class DensePECluster:
+class DensePECluster(BusyUnit):
     """A dense PE array: one computation at a time (FIFO); records busy intervals, MACs per format
     and NoC hops (macs x noc_hops_per_mac)."""
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        cfg: DenseClusterConfig,
-        stats: ActivityRecorder | None = None,
-        name: str = DENSE_CLUSTER,
-    ):
-        self.env = env
-        self.cfg = cfg
-        self.stats = stats if stats is not None else ActivityRecorder()
-        self.name = name
-        self._array = simpy.Resource(env, capacity=1)
+    def __init__(self, env: simpy.Environment, cfg: DenseClusterConfig, stats: ActivityRecorder | None = None,
+                 name: str = DENSE_CLUSTER):
+        super().__init__(env, cfg, stats, name)
 
     def cycles(self, macs: float, fmt: str, mapping_utilization: float = 1.0, **bw: float) -> int:
         """Pure cost of a computation (same function the process uses)."""
@@ -100,14 +92,5 @@ class DensePECluster:
         """Process body: hold the array for `cycles(...)`; returns the cycles. The format is checked
         before waiting (UnsupportedFormatError raised at once)."""
         cycles = self.cycles(macs, fmt, mapping_utilization, **bw)
-        return self._run(cycles, macs, fmt, tag)
-
-    def _run(self, cycles: int, macs: float, fmt: str, tag: str) -> Generator[simpy.events.Event, object, int]:
-        with self._array.request() as req:
-            yield req
-            start = self.env.now
-            if cycles:
-                yield self.env.timeout(cycles)
-            self.stats.record(self.name, "compute", start, self.env.now, tag)
-        self.stats.add_many(self.name, {macs_counter(fmt): macs, NOC_HOPS: macs * self.cfg.noc_hops_per_mac, "computes": 1})
-        return cycles
+        return self._busy(cycles, "compute", tag, {macs_counter(fmt): macs, NOC_HOPS: macs * self.cfg.noc_hops_per_mac,
+                                                   "computes": 1})

@@ -18,6 +18,7 @@ import simpy
 
 from .config import SPARSE_CLUSTER, SparseClusterConfig
 from .energy import METADATA_BITS, NOC_HOPS, macs_counter
+from .resource import BusyUnit
 from .stats import ActivityRecorder
 
 
@@ -45,22 +46,13 @@ def sparse_compute_cycles(
     return int(max(compute, metadata, dist))
 
 
-class SparsePECluster:
+class SparsePECluster(BusyUnit):
     """A sparse PE array: one computation at a time; records intervals, executed (non-zero) MACs per
     format, skipped MACs, bitmap metadata bits and NoC hops."""
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        cfg: SparseClusterConfig,
-        stats: ActivityRecorder | None = None,
-        name: str = SPARSE_CLUSTER,
-    ):
-        self.env = env
-        self.cfg = cfg
-        self.stats = stats if stats is not None else ActivityRecorder()
-        self.name = name
-        self._array = simpy.Resource(env, capacity=1)
+    def __init__(self, env: simpy.Environment, cfg: SparseClusterConfig, stats: ActivityRecorder | None = None,
+                 name: str = SPARSE_CLUSTER):
+        super().__init__(env, cfg, stats, name)
 
     def cycles(self, dense_macs: float, density: float, fmt: str, **extra: float) -> int:
         """Pure cost of a computation (same function the process uses)."""
@@ -72,27 +64,12 @@ class SparsePECluster:
         """Process body: hold the array for `cycles(...)`; returns the cycles. Invalid arguments
         (e.g. an unsupported format) raise at call time."""
         cycles = self.cycles(dense_macs, density, fmt, **extra)
-        return self._run(cycles, dense_macs, density, fmt, tag, extra.get("bitmap_elems", 0.0))
-
-    def _run(
-        self, cycles: int, dense_macs: float, density: float, fmt: str, tag: str, bitmap_elems: float
-    ) -> Generator[simpy.events.Event, object, int]:
-        with self._array.request() as req:
-            yield req
-            start = self.env.now
-            if cycles:
-                yield self.env.timeout(cycles)
-            self.stats.record(self.name, "compute", start, self.env.now, tag)
         executed = dense_macs * density
-        self.stats.add_many(
-            self.name,
-            {
-                macs_counter(fmt): executed,
-                "dense_macs": dense_macs,
-                "skipped_macs": dense_macs - executed,
-                METADATA_BITS: bitmap_elems * self.cfg.bitmap_bits_per_element,
-                NOC_HOPS: executed * self.cfg.noc_hops_per_mac,
-                "computes": 1,
-            },
-        )
-        return cycles
+        return self._busy(cycles, "compute", tag, {
+            macs_counter(fmt): executed,
+            "dense_macs": dense_macs,
+            "skipped_macs": dense_macs - executed,
+            METADATA_BITS: extra.get("bitmap_elems", 0.0) * self.cfg.bitmap_bits_per_element,
+            NOC_HOPS: executed * self.cfg.noc_hops_per_mac,
+            "computes": 1,
+        })

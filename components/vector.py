@@ -13,6 +13,7 @@ import simpy
 
 from .config import VECTOR_UNIT, VectorUnitConfig
 from .energy import VECTOR_OPS
+from .resource import BusyUnit
 from .stats import ActivityRecorder
 
 
@@ -34,21 +35,12 @@ def vector_cycles(ops: float, cfg: VectorUnitConfig) -> int:
     return math.ceil(ops / (cfg.lanes * cfg.ops_per_lane_per_cycle)) if ops else 0
 
 
-class VectorUnit:
+class VectorUnit(BusyUnit):
     """SIMD vector unit, one operation at a time; records intervals and element ops."""
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        cfg: VectorUnitConfig,
-        stats: ActivityRecorder | None = None,
-        name: str = VECTOR_UNIT,
-    ):
-        self.env = env
-        self.cfg = cfg
-        self.stats = stats if stats is not None else ActivityRecorder()
-        self.name = name
-        self._unit = simpy.Resource(env, capacity=1)
+    def __init__(self, env: simpy.Environment, cfg: VectorUnitConfig, stats: ActivityRecorder | None = None,
+                 name: str = VECTOR_UNIT):
+        super().__init__(env, cfg, stats, name)
 
     def cycles(self, elements: float, kind: str) -> int:
         """Pure cost of `elements` elements of op `kind`."""
@@ -58,14 +50,4 @@ class VectorUnit:
         """Process body: run op `kind` over `elements` elements; returns the cycles."""
         ops = vector_ops(elements, kind, self.cfg)
         cycles = vector_cycles(ops, self.cfg)
-        return self._run(cycles, ops, elements, kind, tag)
-
-    def _run(self, cycles: int, ops: float, elements: float, kind: str, tag: str) -> Generator[simpy.events.Event, object, int]:
-        with self._unit.request() as req:
-            yield req
-            start = self.env.now
-            if cycles:
-                yield self.env.timeout(cycles)
-            self.stats.record(self.name, kind, start, self.env.now, tag)
-        self.stats.add_many(self.name, {VECTOR_OPS: ops, "elements": elements})
-        return cycles
+        return self._busy(cycles, kind, tag, {VECTOR_OPS: ops, "elements": elements})
