@@ -60,6 +60,8 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("tiny-digits.profile.npz"), help="profile file (.npz)")
     p.add_argument("--heatmap", type=Path, default=None, help="heatmap PNG (default: next to --out)")
     p.add_argument("--weights-dir", type=Path, default=None, help="weights folder (default: committed)")
+    p.add_argument("--include", default="*:conv2d",
+                   help="fnmatch pattern of the node ids drawn in the heatmap (default: the convolutions)")
 
 
 def _profile_run(args: argparse.Namespace) -> int:
@@ -73,11 +75,13 @@ def _profile_run(args: argparse.Namespace) -> int:
                             tile_channels=args.tile)
     prof.save(args.out)
     png = args.heatmap or args.out.with_suffix(".png")
-    plot_sparsity_heatmap(prof, path=png)
+    plot_sparsity_heatmap(prof, path=png, include=args.include)
     f = prof.info["fitted_synthetic"]
     print(f"measured profile: {len(prof.node_ids)} sparse-eligible nodes x {prof.steps} steps; mean zero fraction "
           f"{prof.mean():.3f} (MAC-weighted {prof.info['mean_mac_weighted']:.3f}); wrote {args.out} and {png}")
     print("fitted synthetic_profile parameters: " + ", ".join(f"{k}={v:.3f}" for k, v in f.items()))
+    fc = prof.info["fitted_synthetic_conv_only"]
+    print("  (convolutions only: " + ", ".join(f"{k}={v:.3f}" for k, v in fc.items()) + ")")
     return 0
 
 

@@ -15,7 +15,7 @@ from .metrics import classifier_features, fid, kid, psnr, real_fid_floor
 from .models import DigitsClassifier, ShiftedReLU, load_classifier, load_digits_unet, set_relu_shift
 from .policy import POLICY_DIR, Policy, apply_policy, builtin_policies, load_policy, mac_share_by_bits
 from .qmodel import QuantizedModel, mac_graph, quantize_model
-from .quality import ROWS, format_table, quality_table
+from .quality import ROWS, TRADEOFF_ROWS, format_table, quality_table
 from .sensitivity import sensitivity_sweep
 from .sparsity import calibration_noise, fit_synthetic, profile_sparsity
 
@@ -23,6 +23,6 @@ __all__ = [
     "DDIMSampler", "cosine_alpha_bar", "load_digits_images", "PolicyError", "QuantError", "classifier_features",
     "fid", "kid", "psnr", "real_fid_floor", "DigitsClassifier", "ShiftedReLU", "load_classifier",
     "load_digits_unet", "set_relu_shift", "POLICY_DIR", "Policy", "apply_policy", "builtin_policies",
-    "load_policy", "mac_share_by_bits", "QuantizedModel", "mac_graph", "quantize_model", "ROWS", "format_table",
+    "load_policy", "mac_share_by_bits", "QuantizedModel", "mac_graph", "quantize_model", "ROWS", "TRADEOFF_ROWS", "format_table",
     "quality_table", "sensitivity_sweep", "calibration_noise", "fit_synthetic", "profile_sparsity",
 ]

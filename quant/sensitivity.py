@@ -19,7 +19,7 @@ from .policy import load_policy
 from .qmodel import mac_graph, quantize_model
 from .sparsity import calibration_noise
 
-__all__ = ["sensitivity_sweep", "trajectory_inputs", "eps_error"]
+__all__ = ["sensitivity_sweep", "trajectory_inputs", "eps_error", "choose_8bit", "write_policy_files"]
 
 
 @torch.no_grad()
@@ -60,3 +60,52 @@ def sensitivity_sweep(model: nn.Module, base_policy="sqdm-all4", *, steps: int =
     df["mac_share"] = df.macs / sum(int(d.get("macs", 0)) for _, d in g.nodes(data=True)
                                     if d.get("kind") in ("conv", "linear", "matmul"))
     return df
+
+
+def choose_8bit(df: pd.DataFrame, share_of_total: float = 0.02) -> list[str]:
+    """Nodes whose single-layer error is at least ``share_of_total`` of the summed single-layer errors."""
+    total = float(df.rel_eps_error.sum())
+    return [n for n, e in zip(df.node, df.rel_eps_error) if total > 0 and e >= share_of_total * total]
+
+
+_POLICIES = {
+    "sqdm": ("SQ-DM mixed W4A4 ReLU (the default policy): weights INT4 x E4M3 scale per 16 input channels (with an "
+             "FP32 per-tensor scale); ReLU-fed inputs UINT4 x E4M3 scale per 16 elements inside one channel; other "
+             "inputs INT4 x E4M3 scale per 16 elements inside one channel; sensitive layers MXINT8.",
+             [(True, "int4_e4m3_v16_ts", "uint4_e4m3_v16"), (None, "int4_e4m3_v16_ts", "int4_e4m3_v16")]),
+    "int4": ("Plain INT4 baseline: weights INT4 per output channel; activations INT4 per tensor with a static scale "
+             "calibrated per sampling step (ReLU-fed inputs unsigned UINT4, others signed INT4); sensitive layers "
+             "MXINT8.", [(True, "int4_pc", "uint4"), (None, "int4_pc", "int4")]),
+    "int4-vsq": ("INT4-VSQ baseline (VS-Quant): weights and activations INT4 with a 6-bit integer scale per "
+                 "16-element vector along the input channels and an FP32 second-level scale per output channel "
+                 "(weights) / per sample (activations); sensitive layers MXINT8.",
+                 [(None, "int4_vsq_v16_s6", "int4_vsq_v16_s6")]),
+    "w4a8": ("W4A8: weights as SQ-DM (INT4 x E4M3 per 16, FP32 per-tensor scale); activations INT8 per tensor with "
+             "a static scale calibrated per sampling step; sensitive layers MXINT8.",
+             [(None, "int4_e4m3_v16_ts", "int8")]),
+}
+
+
+def write_policy_files(eight_bit_nodes: list[str], folder=None, source: str = "docs/sensitivity.csv") -> list:
+    """(Re)write the built-in 4-bit policies with the same 8-bit (MXINT8) node list; return the paths."""
+    from pathlib import Path
+    from .policy import POLICY_DIR
+    folder = Path(folder or POLICY_DIR)
+    paths = []
+    for name, (desc, rules) in _POLICIES.items():
+        lines = [f"name: {name}", "description: >-", f"  {desc}", "rules:",
+                 "  - kind: matmul   # attention matmuls: computed in float (fp16 for the simulator)",
+                 "    weight: fp16", "    act: fp16",
+                 f"  # 8-bit layers chosen by the sensitivity sweep ({source}): identical in every 4-bit policy"]
+        for n in eight_bit_nodes:
+            lines += [f'  - match: "{n}"', "    weight: mxint8", "    act: mxint8"]
+        lines.append("  # everything else")
+        for elig, w, a in rules:
+            lines.append('  - match: "*"')
+            if elig:
+                lines.append("    sparse_eligible: true")
+            lines += [f"    weight: {w}", f"    act: {a}"]
+        p = folder / f"{name}.yaml"
+        p.write_text("\n".join(lines) + "\n")
+        paths.append(p)
+    return paths

@@ -9,7 +9,10 @@ zero). The tile variant counts, per group of ``G`` consecutive channels, the fra
 
 The result is a ``workloads.SparsityProfile`` (``kind="measured"``) that attaches to the graph; its
 ``info`` records the sampler, steps, seed, samples, policy, the MAC-weighted mean and the parameters of
-``workloads.synthetic_profile`` fitted to it (``fitted_synthetic``, see :func:`fit_synthetic`).
+``workloads.synthetic_profile`` fitted to it (``fitted_synthetic``, see :func:`fit_synthetic`; and
+``fitted_synthetic_conv_only``, the fit over the convolutions alone: the linear layers' inputs are the
+time embedding, one value per channel and step, so their zero fractions are 0 or 1 and dominate the
+spreads of the all-node fit).
 """
 from __future__ import annotations
 
@@ -151,6 +154,7 @@ def profile_sparsity(model: nn.Module, sampler: DDIMSampler | None = None, steps
             "tile_rule": "fraction of (sample, pixel) positions where all tile_channels channels are zero",
             "relu_shift": float(getattr(model, "relu_shift", getattr(qm.net, "relu_shift", 0.0))),
             "mean_unweighted": float(np.mean(np.concatenate([a.ravel() for a in zf.values()]))),
-            "mean_mac_weighted": wmean, "fitted_synthetic": fit_synthetic(zf)}
+            "mean_mac_weighted": wmean, "fitted_synthetic": fit_synthetic(zf),
+            "fitted_synthetic_conv_only": fit_synthetic({n: a for n, a in zf.items() if g.nodes[n]["kind"] == "conv"})}
     return SparsityProfile(kind="measured", model=str(g.graph.get("model", "tiny-digits")), steps=sampler.steps,
                            zero_fraction=zf, info=info, tile_channels=tile_channels, tile_zero_fraction=tz)
