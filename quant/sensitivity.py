@@ -94,8 +94,8 @@ def write_policy_files(eight_bit_nodes: list[str], folder=None, source: str = "d
     paths = []
     for name, (desc, rules) in _POLICIES.items():
         lines = [f"name: {name}", "description: >-", f"  {desc}", "rules:",
-                 "  - kind: matmul   # attention matmuls: computed in float (fp16 for the simulator)",
-                 "    weight: fp16", "    act: fp16",
+                 "  - kind: matmul   # attention matmuls: MXINT8 on the accelerator (float in the fake-quant model)",
+                 "    weight: mxint8", "    act: mxint8",
                  f"  # 8-bit layers chosen by the sensitivity sweep ({source}): identical in every 4-bit policy"]
         for n in eight_bit_nodes:
             lines += [f'  - match: "{n}"', "    weight: mxint8", "    act: mxint8"]
