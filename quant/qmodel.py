@@ -12,8 +12,10 @@
   use a **static scale calibrated per sampling step** (:meth:`QuantizedModel.calibrate`: the largest
   magnitude seen at that step over the calibration trajectories; values beyond saturate).
 
-Attention matmuls are not module calls; policies give them formats for the simulator (``mxint8`` in the
-shipped ones) and the fake-quant model computes them in float32.
+Attention matmuls are not module calls: for the zoo UNet's ``AttnBlock`` the module's forward is replaced
+by a copy that fake-quantizes both operands of both matmuls (operand A with the rule's ``act`` format,
+operand B with its ``weight`` format, vectors along the reduction dimension; vector formats and fp16
+only). The shipped 4-bit policies run them at MXINT8.
 
 A value that quantizes to zero is exactly ``+0.0``, so the pre-hook is also where the sparsity profiler
 counts zeros (:attr:`QuantizedModel.recorder`).
@@ -21,6 +23,9 @@ counts zeros (:attr:`QuantizedModel.recorder`).
 from __future__ import annotations
 
 import copy
+import functools
+import math
+import types
 from typing import Callable
 
 import networkx as nx
@@ -28,7 +33,7 @@ import torch
 from torch import nn
 
 from .errors import QuantError
-from .policy import Policy, load_policy
+from .policy import Policy, Rule, load_policy
 
 __all__ = ["QuantizedModel", "quantize_model", "mac_graph", "ActQuantizer"]
 
@@ -172,9 +177,12 @@ class QuantizedModel(nn.Module):
         self.act_quant: dict[str, ActQuantizer] = {}
         modules = dict(net.named_modules())
         from .formats import get_format
+        attn: dict[str, dict[int, Rule]] = {}
         for n, rule in self.assignments.items():
             d = graph.nodes[n]
             if d.get("kind") == "matmul":
+                idx = int(n.rsplit(".", 1)[1]) if n.rsplit(":", 1)[-1].startswith("matmul.") else 0
+                attn.setdefault(d.get("module"), {})[idx] = rule
                 continue
             mod_path = d.get("module")
             m = modules.get(mod_path)
@@ -190,6 +198,16 @@ class QuantizedModel(nn.Module):
             aq = ActQuantizer(rule.act)
             self.act_quant[n] = aq
             m.register_forward_pre_hook(self._make_hook(n, aq))
+
+        for mod_path, rules in attn.items():
+            m = modules.get(mod_path)
+            if type(m).__name__ != "AttnBlock" or set(rules) != {0, 1}:
+                raise QuantError(f"matmul nodes of '{mod_path}': only the zoo UNet's AttnBlock (two matmuls) is "
+                                 "supported by the fake-quant model")
+            if any(r.weight != "fp32" or r.act != "fp32" for r in rules.values()):
+                fq = [(_operand_quantizer(rules[i].act, mod_path), _operand_quantizer(rules[i].weight, mod_path))
+                      for i in (0, 1)]
+                m.forward = types.MethodType(functools.partial(_quant_attn_forward, fq=fq), m)
 
     def _make_hook(self, node: str, aq: ActQuantizer):
         def hook(module, args):
@@ -229,6 +247,37 @@ class QuantizedModel(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.net(x, t)
+
+
+def _operand_quantizer(name: str, where: str):
+    """``f(x, axis)`` fake-quantizing a matmul operand along its reduction axis (vector formats, fp16, fp32)."""
+    if name == "fp32":
+        return lambda x, axis: x
+    from .formats import UniformInt, get_format
+    fmt = get_format(name)
+    if isinstance(fmt, UniformInt):
+        raise QuantError(f"matmul nodes of '{where}': format {name} needs a calibrated scale; use a vector format "
+                         "(mxint8, int4_e4m3_v16, ...) or fp16 for attention matmuls")
+    return lambda x, axis: fmt.quantize(x, None if fmt.name == "fp16" else axis)
+
+
+def _quant_attn_forward(self, x: torch.Tensor, fq) -> torch.Tensor:
+    """``workloads.zoo.unet.AttnBlock.forward`` with both operands of both matmuls fake-quantized.
+
+    Operand A of each matmul takes the rule's ``act`` format, operand B its ``weight`` format, with vectors
+    (blocks) along the reduction dimension: ``q^T k`` reduces over the head dimension, ``v w^T`` over the
+    pixels.
+    """
+    b, c, hh, ww = x.shape
+    d = c // self.heads
+    q, k, v = self.qkv(self.norm(x)).reshape(b * self.heads, 3 * d, hh * ww).split(d, dim=1)
+    (qa0, qb0), (qa1, qb1) = fq
+    w = torch.softmax(torch.bmm(qa0(q.transpose(1, 2), 2), qb0(k, 1)) * (1.0 / math.sqrt(d)), dim=-1)
+    a = torch.bmm(qa1(v, 2), qb1(w.transpose(1, 2), 1)).reshape(b, c, hh, ww)
+    x = x + self.proj(a)
+    if self.spec.skip_scale != 1.0:
+        x = x * self.spec.skip_scale
+    return x
 
 
 def quantize_model(model: nn.Module, policy: "str | Policy | dict", graph: nx.DiGraph | None = None,

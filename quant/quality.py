@@ -9,7 +9,8 @@ FP32 model of the same activation gives the reference samples for PSNR and "FID 
 
 Columns: ``fid`` (FID (digits classifier features) vs all 1797 real digits), ``fid_vs_fp`` (same
 features, vs the FP32 samples from the same noise), ``kid`` (vs real), ``psnr_vs_fp`` (dB), each with
-``_mean``/``_std`` over seeds (std with ddof=1); ``zero_fraction`` (mean fraction of exact zeros over
+``_mean``/``_std`` over seeds (std with ddof=1) and ``_per_seed`` (the values, ``;``-separated: every
+row of one seed shares its noise, so differences between rows can be compared seed by seed); ``zero_fraction`` (mean fraction of exact zeros over
 the sparse-eligible layer inputs, all steps and channels, unweighted, after quantization; 0 for SiLU
 where no input is a ReLU output); ``mac_share_8bit``; ``real_fid_floor`` (two real halves).
 """
@@ -98,6 +99,7 @@ def quality_table(samples: int = 1000, seeds: int = 3, steps: int = 20, rows=Non
         row = {"config": name, "model": act, "policy": pol}
         for k in ("fid", "fid_vs_fp", "kid", "psnr_vs_fp"):
             v = r[k].to_numpy(dtype=float)
+            row[f"{k}_per_seed"] = ";".join(f"{x:.6g}" for x in v)
             row[f"{k}_mean"] = float(np.mean(v))
             row[f"{k}_std"] = float(np.std(v, ddof=1)) if len(v) > 1 and np.all(np.isfinite(v)) else (
                 0.0 if len(v) == 1 or np.all(v == np.inf) else math.nan)

@@ -73,3 +73,18 @@ def test_original_model_untouched(relu_model):
     quantize_model(relu_model, "sqdm")
     for k, v in relu_model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_attention_matmuls_quantized(relu_model):
+    from quant import QuantError
+    x, t = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(2)), torch.full((4,), 300.0)
+    only_mm = lambda f: {"name": "mm", "rules": [{"kind": "matmul", "weight": f, "act": f},
+                                                 {"match": "*", "weight": "fp32", "act": "fp32"}]}
+    with torch.no_grad():
+        ref = relu_model(x, t)
+        assert torch.equal(quantize_model(relu_model, only_mm("fp32"))(x, t), ref)
+        y = quantize_model(relu_model, only_mm("mxint8"))(x, t)
+        z = quantize_model(relu_model, only_mm("int4_e4m3_v16"))(x, t)
+    assert 0 < (y - ref).abs().max() < (z - ref).abs().max()
+    with pytest.raises(QuantError, match="calibrated scale"):
+        quantize_model(relu_model, only_mm("int8"))
