@@ -11,6 +11,7 @@ Blocks:    Dram, Buffer, DensePECluster, SparsePECluster, VectorUnit, SparsityDe
 Records:   ActivityRecorder; EnergyModel -> EnergyBreakdown; HardwareConfig.area_mm2() -> AreaBreakdown
 """
 
+from ._loading import read_yaml_mapping
 from .area import AreaBreakdown, area_breakdown
 from .buffer import Buffer, buffer_access_cycles
 from .config import (

@@ -10,6 +10,8 @@ from .cli import register
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hw", required=True, help="shipped config name (sqdm, int4-dense, ...) or YAML file")
     p.add_argument("--workload", required=True, help="zoo model name or workload file (.json)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a hardware field, e.g. --set dram.bandwidth_gbytes_per_s=204.8 (repeatable)")
     p.add_argument("--policy", default=None, help="precision policy name or YAML (default: the machine's)")
     p.add_argument("--profile", default=None, help="sparsity profile (.npz); default: synthetic (des/defaults.yaml)")
     p.add_argument("--synthetic-mean", type=float, default=None, help="mean zero fraction of the synthetic profile")
@@ -27,7 +29,8 @@ def _run(args: argparse.Namespace) -> int:
     from .run import RunSpec, run
     spec = RunSpec(hw=args.hw, workload=args.workload, policy=args.policy, profile=args.profile,
                    steps=args.steps, batch=args.batch, cfg=args.cfg, resolution=args.resolution,
-                   activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed)
+                   activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed,
+                   overrides=tuple(args.overrides))
     r = run(spec)
     print(format_summary(r))
     if args.out is not None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import networkx as nx
 import yaml
 
-from components import HardwareConfig, list_shipped_configs, load_hardware_config, load_shipped_config
+from components import (ConfigError, HardwareConfig, list_shipped_configs, parse_hardware_config, read_yaml_mapping,
+                        shipped_config_path)
 from workloads import ZOO, SparsityProfile, build_workload, eligible_nodes, read_graph, synthetic_profile
 
 from .engine import SimulationError, simulate
@@ -43,16 +44,43 @@ class RunSpec:
     activation: str | None = None
     synthetic_mean: float | None = None
     seed: int | None = None
+    overrides: tuple[str, ...] = ()  # "section.field=value" edits of the hardware config (YAML values)
 
 
-def load_hardware(name_or_path: str) -> HardwareConfig:
-    """A shipped config by name, or a YAML file by path."""
+def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> HardwareConfig:
+    """A shipped config by name, or a YAML file by path, with ``section.field=value`` overrides applied
+    before validation (so a bad override is a ConfigError naming its field)."""
     if name_or_path in list_shipped_configs():
-        return load_shipped_config(name_or_path)
-    if not Path(name_or_path).suffix:
+        path = shipped_config_path(name_or_path)
+    elif Path(name_or_path).suffix:
+        path = Path(name_or_path)
+    else:
         raise SimulationError(f"hardware '{name_or_path}': not a shipped config "
                               f"({', '.join(list_shipped_configs())}) nor a YAML file")
-    return load_hardware_config(name_or_path)
+    data = read_yaml_mapping(path)
+    source = str(path)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(source, "<override>", f"'{item}' is not of the form section.field=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(source, key, f"override value {raw!r} is not valid YAML") from None
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise ConfigError(source, key, f"'{part}' is not a section")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    if overrides:
+        source += " (with " + ", ".join(overrides) + ")"
+    try:
+        config_dir = path.resolve().parent
+    except OSError:
+        config_dir = None
+    return parse_hardware_config(data, source, config_dir)
 
 
 def _workload(spec: RunSpec) -> nx.DiGraph:
@@ -68,7 +96,7 @@ def _workload(spec: RunSpec) -> nx.DiGraph:
 def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProfile | None, int]:
     """(annotated graph, hardware, profile or None, steps) for ``spec``."""
     from quant.policy import apply_policy
-    hw = load_hardware(spec.hw)
+    hw = load_hardware(spec.hw, spec.overrides)
     g = _workload(spec)
     policy = spec.policy
     if policy is None and "precision" not in g.graph:

@@ -67,3 +67,14 @@ def test_bad_hardware_yaml(tmp_path, capsys):
     assert main(["simulate", "--hw", str(p), "--workload", "tiny-digits"]) == 2
     err = capsys.readouterr().err
     assert "dram.bandwidth_gbytes_per_s" in err and str(p) in err
+
+
+def test_set_overrides_hardware_fields(capsys):
+    assert main(["simulate", "--hw", "sqdm", "--workload", "tiny-digits", "--steps", "3",
+                 "--set", "detector.policy=oracle"]) == 0
+    assert "label accuracy 100.0%" in capsys.readouterr().out
+    assert main(["simulate", "--hw", "sqdm", "--workload", "tiny-digits", "--set", "dram.channels=0"]) == 2
+    err = capsys.readouterr().err
+    assert "dram.channels" in err and "with dram.channels=0" in err
+    assert main(["simulate", "--hw", "sqdm", "--workload", "tiny-digits", "--set", "novalue"]) == 2
+    assert "section.field=value" in capsys.readouterr().err
