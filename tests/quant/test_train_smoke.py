@@ -20,3 +20,14 @@ def test_train_digits_smoke(tmp_path):
 def test_train_digits_bad_args(capsys):
     assert main(["--steps", "0"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_tradeoff_smoke(tmp_path):
+    from quant.tradeoff import main as tradeoff_main
+    out = tmp_path / "t.csv"
+    assert tradeoff_main(["--shifts", "0,0.3", "--steps", "2", "--samples", "8", "--sample-steps", "2",
+                          "--out", str(out)]) == 0
+    import pandas as pd
+    df = pd.read_csv(out)
+    assert list(df["shift"]) == [0.0, 0.3] and out.with_suffix(".png").exists()
+    assert tradeoff_main(["--shifts", "x"]) == 2
