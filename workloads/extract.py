@@ -173,6 +173,18 @@ class _Tracer(TorchDispatchMode):
             self.mark(o, _Source("node", node_id))
         return out
 
+    def _through_zero_preserving(self, producer: str) -> str:
+        """Follow nearest-neighbour upsampling back to its input: it copies values, so every channel keeps
+        its zero fraction and a ReLU behind it still makes the consumer sparse-eligible."""
+        while producer:
+            d = self.graph.nodes[producer]
+            preds = list(self.graph.predecessors(producer))
+            if d["op"] == "upsample" and "nearest" in d["aten"] and len(preds) == 1:
+                producer = preds[0]
+            else:
+                break
+        return producer
+
     def add_node(self, packet: Any, func: Any, args: tuple, in_tensors: list, out: Any) -> str:
         op, kind = _COMPUTE[packet]
         module, call = self.stack[-1]
@@ -203,6 +215,7 @@ class _Tracer(TorchDispatchMode):
         if kind in MAC_KINDS:
             act = operands[attrs.pop("_act_operand")]
             producer = act["ref"] if act["source"] == "node" else ""
+            producer = self._through_zero_preserving(producer)
             if producer and self.graph.nodes[producer]["op"] == "relu":
                 attrs["sparse_eligible"] = True
                 attrs["sparse_source"] = producer
