@@ -92,7 +92,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     _check_formats(g, hw, plans)
     order = list(plans)
     zf = profile.zero_fraction if profile is not None else {}
-    # ReLU tensor -> (its consumers' zero fractions, channels); the detector works on these tensors.
+    # ReLU node -> one of its sparse-eligible consumers (they all read the same zeros); the detector
+    # counts zeros at these ReLUs and labels their channels.
     sources: dict[str, str] = {}
     for n in elig:
         sources.setdefault(g.nodes[n]["sparse_source"], n)
@@ -124,33 +125,34 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
                 elif k == (DRAM, "bytes_moved"):
                     node_moved[i, t] += v
 
+    def count_zeros(n: str, t: int, p):
+        """The detector takes step t's zero counts of ReLU ``n``; returns the cycles it took."""
+        rec = ActivityRecorder()
+        m.use_stats(rec)
+        before = env.now
+        yield env.process(m.detector.observe(n, t, zf[sources[n]][t], elements=p.out_elements, tag=n))
+        _absorb(rec, before, node_idx[n], t)
+        return env.now - before
+
     def driver():
         for t in range(steps):
             labels: dict[str, np.ndarray] = {}
             for n in order:
                 p = plans[n]
                 start = env.now
-                extra = 0.0
                 key = None
-                if p.kind == "fused":
-                    if uses_sparse and n in sources and m.detector is not None:
-                        true_z = zf[sources[n]][t]
-                        rec = ActivityRecorder()
-                        m.use_stats(rec)
-                        labels[n] = m.detector.labels(n, t, true_zero_fraction=true_z)
-                        yield env.process(m.detector.observe(n, t, true_z, elements=p.out_elements, tag=n))
-                        _absorb(rec, start, node_idx[n], t)
-                        extra = env.now - start
-                    cyc[node_idx[n], t] = env.now - start
-                    ana[node_idx[n], t] = extra
+                detect = uses_sparse and n in sources and m.detector is not None
+                if detect:  # labels for this step come from earlier counts, before this step's are taken
+                    rec = ActivityRecorder()
+                    m.use_stats(rec)  # the wrong-label counts land here
+                    labels[n] = m.detector.labels(n, t, true_zero_fraction=zf[sources[n]][t])
+                    _absorb(rec, start, node_idx[n], t)
+                if p.kind == "fused":  # runs in its producer's write-back: only the zero counting is left
+                    if detect:
+                        yield from count_zeros(n, t, p)
+                    cyc[node_idx[n], t] = ana[node_idx[n], t] = env.now - start
                     continue
-                mask = None
-                if uses_sparse and p.kind == "mac" and p.sparse_eligible:
-                    mask = labels.get(p.sparse_source)
-                    if mask is None:  # source not fused: label here
-                        true_z = zf[n][t]
-                        mask = m.detector.labels(p.sparse_source, t, true_zero_fraction=true_z)
-                        labels[p.sparse_source] = mask
+                mask = labels.get(p.sparse_source) if uses_sparse and p.kind == "mac" and p.sparse_eligible else None
                 work = StepWork(sparse_mask=mask, zero_fraction=zf[n][t] if n in zf else None, first_eval=(t == 0))
                 if reuse and (mask is None or not mask.any()):
                     key = (n, work.first_eval and (p.weight_first_eval_bytes > 0))
@@ -170,6 +172,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
                     ana[node_idx[n], t] = analytical_node_cycles(hw, tiles)
                     if key is not None:
                         cache[key] = _Cached(env.now - start, ana[node_idx[n], t], rec.counters, cached)
+                if detect:  # an unfused ReLU pass counts zeros at its own write-back
+                    ana[node_idx[n], t] += yield from count_zeros(n, t, p)
                 cyc[node_idx[n], t] = env.now - start
             step_end.append(env.now)
             if bar is not None:

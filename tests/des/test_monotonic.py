@@ -89,3 +89,14 @@ def test_detector_policies(policy):
     if policy == "per_step":  # the first step has no counts: labels start dense, so some are wrong
         assert d["wrong_labels"] > 0
     assert r.macs["skipped_macs"] > 0 or policy == "per_step"
+
+
+def test_unfused_relu_still_counts_zeros_and_costs_time():
+    hw = load_shipped_config("sqdm")
+    unfused = hw.model_copy(update={"fusion": hw.fusion.model_copy(update={"relu_quant_zero_count_fused": False})})
+    a = _run("sqdm", hw)
+    b = _run("sqdm", unfused)
+    assert b.detector["labels_used"] == a.detector["labels_used"] > 0
+    assert b.detector["wrong_labels"] == a.detector["wrong_labels"]  # same counts, same labels
+    assert b.macs["skipped_macs"] == pytest.approx(a.macs["skipped_macs"])
+    assert b.total_cycles > a.total_cycles  # the ReLU passes now take vector-unit time
