@@ -82,3 +82,13 @@ def test_bad_arguments(relu_model):
         profile_sparsity(relu_model, steps=2, samples=0)
     with pytest.raises(QuantError):
         profile_sparsity(relu_model, steps=0)
+
+
+def test_committed_measured_profile_fits_the_graph():
+    """docs/tiny-digits-sqdm.profile.npz (used by the README's simulate example) matches today's graph."""
+    from pathlib import Path
+
+    from workloads import SparsityProfile, build_workload
+    p = SparsityProfile.load(Path(__file__).resolve().parents[2] / "docs" / "tiny-digits-sqdm.profile.npz")
+    assert p.kind == "measured" and p.steps == 20 and p.mean() >= 0.5
+    p.validate(build_workload("tiny-digits", activation="relu"))
