@@ -19,7 +19,7 @@ __all__ = ["PrecisionError", "hw_format", "mac_format", "tensor_bits", "VECTOR_B
 # (components/configs/*.yaml, vector_unit: "one FP16 element op per lane per cycle").
 VECTOR_BITS = 16.0
 _SUFFIX = re.compile(r"(_v\d+|_s\d+|_ts|_pt)+$")
-_ALIASES = {"uint4": "int4", "int8_pc": "int8", "uint4_e4m3": "uint4_e4m3"}
+_ALIASES = {"uint4": "int4", "int8_pc": "int8"}
 
 
 class PrecisionError(ValueError):
