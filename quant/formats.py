@@ -250,6 +250,17 @@ class Format(ABC):
     def __hash__(self) -> int:
         return hash(self.name)
 
+    def _vectorize(self, x: torch.Tensor, axis: "Axis") -> tuple:
+        """Check ``x`` and cut it into vectors of ``self.vector`` along ``axis`` (default 1):
+        (axes, working dtype, vectors, layout)."""
+        self.check_input(x)
+        if axis is None and x.dim() < 2:
+            raise FormatError(f"{self.name}: a {x.dim()}-d tensor needs an explicit axis (default is 1)")
+        axes = _normalize_axes(self.name, 1 if axis is None else axis, x.dim())
+        wd = _work_dtype(x.dtype)
+        xv, lay = _to_vectors(x.to(wd), axes, self.vector)
+        return axes, wd, xv, lay
+
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` (message prefixed with the format name) for unusable input."""
         if not isinstance(x, torch.Tensor):
@@ -504,12 +515,7 @@ class MXInt8(Format):
         self.bits_per_element = 8.0 + E8M0_SCALE_BITS / block
 
     def encode(self, x: torch.Tensor, axis: Axis = None) -> Encoded:
-        self.check_input(x)
-        if axis is None and x.dim() < 2:
-            raise FormatError(f"{self.name}: a {x.dim()}-d tensor needs an explicit axis (default is 1)")
-        axes = _normalize_axes(self.name, 1 if axis is None else axis, x.dim())
-        wd = _work_dtype(x.dtype)
-        xv, lay = _to_vectors(x.to(wd), axes, self.vector)
+        axes, wd, xv, lay = self._vectorize(x, axis)
         amax = xv.abs().amax(dim=-1)
         e = e8m0_shared_exponent(amax, MXINT8_EMAX_ELEM)
         step = _pow2(e - MXINT8_FRAC_BITS, wd)  # value of one code unit in this block
@@ -555,12 +561,7 @@ class VSQInt4(Format):
         self.bits_per_element = 4.0 + scale_bits / vector
 
     def encode(self, x: torch.Tensor, axis: Axis = None) -> Encoded:
-        self.check_input(x)
-        if axis is None and x.dim() < 2:
-            raise FormatError(f"{self.name}: a {x.dim()}-d tensor needs an explicit axis (default is 1)")
-        axes = _normalize_axes(self.name, 1 if axis is None else axis, x.dim())
-        wd = _work_dtype(x.dtype)
-        xv, lay = _to_vectors(x.to(wd), axes, self.vector)
+        axes, wd, xv, lay = self._vectorize(x, axis)
         s_v = xv.abs().amax(dim=-1) / self.qmax  # shape (*other, n_vec)
         smax_code = 2**self.scale_bits - 1
         if self.second_level == "tensor":
