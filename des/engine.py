@@ -59,7 +59,9 @@ def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
             if hw.sparse_cluster is not None and (p.sparse_eligible or hw.dense_cluster is None):
                 hw.sparse_cluster.rate(p.fmt, SPARSE_CLUSTER)
         except UnsupportedFormatError as e:
-            raise SimulationError(f"node '{n}': {e} (machine '{hw.name}')") from None
+            policy = g.graph.get("precision", {}).get("policy", "?")
+            raise SimulationError(f"node '{n}': {e} (machine '{hw.name}', policy '{policy}': choose a policy "
+                                  f"this machine runs, e.g. --policy {hw.default_policy or 'NAME'})") from None
 
 
 def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: SparsityProfile | None = None,
