@@ -1,21 +1,42 @@
 """DRAM: access cost of a pattern (pure function, single source of truth) and a SimPy process.
 
-Cost model (`dram_access_cost`):
-- An access fetches `runs` contiguous runs of `run_bytes` each (`nbytes` of them are useful). Runs are
-  burst-aligned: a run costs ceil(run_bytes / burst_bytes) bursts. If `stride_bytes` (start-to-start
-  distance of consecutive runs) is given and smaller than a burst, runs share bursts and the access
-  costs the bursts of its whole span instead (whichever is fewer).
-- Row activations (misses): with runs far apart (`stride_bytes` None or >= row_bytes) every run opens
-  ceil(run_bytes / row_bytes) rows; with closer runs the span's rows are each opened once.
-- The transfer is striped over all channels (channel bits below the row bits), so it sees the total
-  bandwidth; row misses in different channels overlap, so the serialized miss time is
-  row_misses x row_miss_penalty_cycles / channels. One row-hit latency is paid once per access.
-- cycles = row_hit_latency + bytes_moved / bytes_per_cycle + row_misses x penalty / channels, with
-  bytes_moved = bursts x burst_bytes (wasted bytes of partly used bursts move too and cost energy).
+Address mapping (DramConfig): physical address bits, most to least significant,
+row : bank : column_hi : channel : column_lo, column_lo spanning `channel_interleave_bytes` (g). So
+consecutive addresses fill g bytes of one channel's row, then move to the next channel; a "stripe" of
+channels x row_bytes bytes is one row index of one bank in every channel, and consecutive stripes go to
+consecutive banks (the row index grows after `banks` stripes). The shipped LPDDR4 configs use g = one
+2 KB page (row:bank:channel:column); g = burst_bytes gives the burst-interleaved row:bank:column:channel.
 
-Address mapping (`channel_subset_pattern`): channel_last keeps each channel plane (H x W elements)
-contiguous, so a subset of channels is a few long runs; interleaved puts the channel innermost, so a
-subset costs one short run per pixel, every burst that holds a selected channel being fetched whole.
+Cost model (`dram_access_cost`, `dram_access_breakdown`), open-page policy per bank:
+- An access fetches `runs` contiguous runs of `run_bytes` each (`nbytes` of them are useful), in address
+  order. Runs are burst-aligned: a run costs ceil(run_bytes / burst_bytes) bursts. If `stride_bytes`
+  (start-to-start distance of consecutive runs) is given and smaller than a burst, runs share bursts and
+  the access costs the bursts of its whole span instead (whichever is fewer). bytes_moved = bursts x
+  burst_bytes (wasted bytes of partly used bursts move too and cost energy).
+- Row misses = row activations = the channel rows the access touches. A sequential run stays in its open
+  row, so a run of L bytes starting on a stripe boundary opens channels x floor(L / stripe) + min(channels,
+  ceil(rest / g)) rows (`rows_touched`). Runs far apart (`stride_bytes` None) each open their own rows (a
+  pattern jump); with a stride, runs that share rows open them once: the access opens at most the rows of
+  its whole span (whichever is fewer). Each access starts with no useful row open (the previous transfer
+  touched other data), and a monotone sweep never returns to a row it left, so every touched row is
+  activated exactly once; a row left for another row of the same bank (a bank conflict) is precharged,
+  which the penalty includes.
+- Exposure: the first activation (row_miss_penalty_cycles = tRP + tRCD) is paid in full before any data,
+  after the row-hit latency. Later activations overlap the data transfer: the controller opens the next
+  rows in other banks while the current row streams. Activations spread evenly over the channels; in one
+  channel they overlap up to `banks` in flight (one per bank per penalty: penalty / banks apart) and are
+  never closer than row_activation_interval_cycles (max(tRRD, tFAW / 4)). So a channel needs
+  (ceil(row_misses / channels) - 1) x max(penalty / banks, interval) cycles of activations, and
+      cycles = row_hit_latency + penalty + max(bytes_moved / peak_bytes_per_cycle, that activation time).
+  A sequential stream is bandwidth bound (about one exposed miss); many short runs far apart (e.g. one
+  burst per row) are activation bound.
+- Data moves at the total peak bandwidth of all channels: the interface is one pipe (the SimPy `Dram` is one
+  FIFO), a stand-in for a controller that keeps every channel busy with the queued transfers. Power-of-two
+  strides that alias onto one channel or bank are not modeled (controllers hash these bits).
+
+Address layout of a tensor (`channel_subset_pattern`): channel_last keeps each channel plane (H x W
+elements) contiguous, so a subset of channels is a few long runs; interleaved puts the channel innermost,
+so a subset costs one short run per pixel, every burst that holds a selected channel being fetched whole.
 """
 
 from __future__ import annotations
@@ -27,7 +48,8 @@ from typing import Generator, NamedTuple
 import simpy
 
 from .config import DRAM, DramConfig
-from .energy import BYTES_MOVED
+from .energy import BYTES_MOVED, ROW_MISSES
+from .resource import Calendar
 from .stats import ActivityRecorder
 
 
@@ -59,6 +81,83 @@ class AccessPattern:
         return cls(runs=1, run_bytes=nbytes)
 
 
+class DramTiming(NamedTuple):
+    """How the cycles of one access arise (module docstring); `dram_access_cost` reports its totals."""
+
+    bursts: int
+    bytes_moved: int
+    row_misses: int  # row activations over all channels
+    latency_cycles: float  # row-hit latency + the first activation, always exposed
+    data_cycles: float  # bytes_moved at the total peak bandwidth
+    activation_cycles: float  # a channel's remaining activations at the bank / tFAW-limited rate
+
+    @property
+    def cycles(self) -> float:
+        """Total cycles: latency + the larger of data and activation time (they overlap)."""
+        if self.bursts == 0:
+            return 0.0
+        return self.latency_cycles + max(self.data_cycles, self.activation_cycles)
+
+    @property
+    def overhead_cycles(self) -> float:
+        """Cycles beyond the bandwidth bound (data_cycles): latency + activation time not hidden by data."""
+        return self.cycles - self.data_cycles if self.bursts else 0.0
+
+
+def rows_touched(span_bytes: float, cfg: DramConfig) -> int:
+    """Channel rows opened by `span_bytes` contiguous bytes starting on a stripe boundary (a stripe is
+    channels x row_bytes: one row of one bank in every channel): every channel's row per whole stripe,
+    then one row per channel_interleave_bytes chunk of the rest, at most one per channel."""
+    if span_bytes <= 0:
+        return 0
+    stripe_bytes = cfg.channels * cfg.row_bytes
+    stripes = math.floor(span_bytes / stripe_bytes)
+    rest_bytes = span_bytes - stripes * stripe_bytes
+    return int(stripes * cfg.channels + min(cfg.channels, math.ceil(rest_bytes / cfg.channel_interleave_bytes)))
+
+
+def dram_access_breakdown(
+    nbytes: float,
+    runs: int,
+    run_bytes: float,
+    cfg: DramConfig,
+    *,
+    clock_ghz: float,
+    stride_bytes: float | None = None,
+) -> DramTiming:
+    """Bursts, row misses and the parts of the cycles to fetch `nbytes` useful bytes laid out as `runs`
+    runs of `run_bytes` (see the module docstring). `nbytes` must fit in the runs."""
+    if nbytes < 0 or runs < 0 or run_bytes < 0:
+        raise ValueError(f"negative access: nbytes={nbytes}, runs={runs}, run_bytes={run_bytes}")
+    if clock_ghz <= 0:
+        raise ValueError(f"clock_ghz must be > 0, got {clock_ghz}")
+    if nbytes > runs * run_bytes * (1 + 1e-9) + 1e-9:
+        raise ValueError(f"{nbytes} useful bytes do not fit in {runs} runs of {run_bytes} bytes")
+    if stride_bytes is not None and stride_bytes < 0:
+        raise ValueError(f"stride_bytes must be >= 0, got {stride_bytes}")
+    if nbytes == 0 or runs == 0 or run_bytes == 0:
+        return DramTiming(0, 0, 0, 0.0, 0.0, 0.0)
+    burst = cfg.burst_bytes
+    bursts = runs * math.ceil(run_bytes / burst)
+    row_misses = runs * rows_touched(run_bytes, cfg)  # each run in its own rows (pattern jumps)
+    if stride_bytes is not None:
+        span_bytes = (runs - 1) * stride_bytes + run_bytes
+        if stride_bytes < burst:
+            bursts = min(bursts, math.ceil(span_bytes / burst))
+        row_misses = min(row_misses, rows_touched(span_bytes, cfg))  # close runs share rows
+    bytes_moved = bursts * burst
+    misses_per_channel = math.ceil(row_misses / cfg.channels)
+    activation_spacing_cycles = max(cfg.row_miss_penalty_cycles / cfg.banks, cfg.row_activation_interval_cycles)
+    return DramTiming(
+        bursts=int(bursts),
+        bytes_moved=int(bytes_moved),
+        row_misses=int(row_misses),
+        latency_cycles=float(cfg.row_hit_latency_cycles + cfg.row_miss_penalty_cycles),
+        data_cycles=bytes_moved / cfg.bytes_per_cycle(clock_ghz),
+        activation_cycles=float((misses_per_channel - 1) * activation_spacing_cycles),
+    )
+
+
 def dram_access_cost(
     nbytes: float,
     runs: int,
@@ -70,32 +169,8 @@ def dram_access_cost(
 ) -> DramCost:
     """Cycles, bursts, row misses and bytes moved to fetch `nbytes` useful bytes laid out as `runs`
     runs of `run_bytes` (see the module docstring). `nbytes` must fit in the runs."""
-    if nbytes < 0 or runs < 0 or run_bytes < 0:
-        raise ValueError(f"negative access: nbytes={nbytes}, runs={runs}, run_bytes={run_bytes}")
-    if clock_ghz <= 0:
-        raise ValueError(f"clock_ghz must be > 0, got {clock_ghz}")
-    if nbytes > runs * run_bytes * (1 + 1e-9) + 1e-9:
-        raise ValueError(f"{nbytes} useful bytes do not fit in {runs} runs of {run_bytes} bytes")
-    if nbytes == 0 or runs == 0 or run_bytes == 0:
-        return DramCost(0.0, 0, 0, 0)
-    burst, row = cfg.burst_bytes, cfg.row_bytes
-    bursts = runs * math.ceil(run_bytes / burst)
-    row_misses = runs * math.ceil(run_bytes / row)
-    if stride_bytes is not None:
-        if stride_bytes < 0:
-            raise ValueError(f"stride_bytes must be >= 0, got {stride_bytes}")
-        span = (runs - 1) * stride_bytes + run_bytes
-        if stride_bytes < burst:
-            bursts = min(bursts, math.ceil(span / burst))
-        if stride_bytes < row:
-            row_misses = min(row_misses, math.ceil(span / row))
-    bytes_moved = bursts * burst
-    cycles = (
-        cfg.row_hit_latency_cycles
-        + bytes_moved / cfg.bytes_per_cycle(clock_ghz)
-        + row_misses * cfg.row_miss_penalty_cycles / cfg.channels
-    )
-    return DramCost(float(cycles), int(bursts), int(row_misses), int(bytes_moved))
+    t = dram_access_breakdown(nbytes, runs, run_bytes, cfg, clock_ghz=clock_ghz, stride_bytes=stride_bytes)
+    return DramCost(float(t.cycles), t.bursts, t.row_misses, t.bytes_moved)
 
 
 def channel_subset_pattern(
@@ -144,8 +219,9 @@ def channel_subset_pattern(
 
 class Dram:
     """The DRAM interface as a SimPy resource: transfers queue FIFO and each holds the (striped)
-    interface for its occupancy (bursts at peak bandwidth + row-miss time); the fixed row-hit latency
-    is pipelined (not held). Records intervals and counters under `name`."""
+    interface for its occupancy, `dram_access_cost` cycles less the row-hit latency (the first row
+    activation + the larger of data and remaining activation time); the fixed row-hit latency is
+    pipelined (not held). Records intervals and counters (row_misses = row activations) under `name`."""
 
     def __init__(
         self,
@@ -160,7 +236,7 @@ class Dram:
         self.clock_ghz = clock_ghz
         self.stats = stats if stats is not None else ActivityRecorder()
         self.name = name
-        self._port = simpy.Resource(env, capacity=1)
+        self.calendar = Calendar(1)
 
     def cost(self, nbytes: float, pattern: AccessPattern | None = None) -> DramCost:
         """Cost of fetching `nbytes` with `pattern` (default: one contiguous run)."""
@@ -168,33 +244,43 @@ class Dram:
         return dram_access_cost(nbytes, p.runs, p.run_bytes, self.cfg, clock_ghz=self.clock_ghz, stride_bytes=p.stride_bytes)
 
     def transfer(
-        self, nbytes: float, pattern: AccessPattern | None = None, kind: str = "read", tag: str = ""
+        self, nbytes: float, pattern: AccessPattern | None = None, kind: str = "read", tag: str = "",
+        priority: int = 0,
     ) -> Generator[simpy.events.Event, object, DramCost]:
         """SimPy process body: move `nbytes` (read or write) with `pattern`; returns its DramCost.
+        Requests are served in `priority` order (lower first; FIFO within a priority), never preempted:
+        a prefetch (priority 1) only takes the interface when no demand transfer is waiting.
         Invalid arguments raise here, at call time, not inside the simulation."""
         cost = self.cost(nbytes, pattern)
-        return self._transfer(nbytes, cost, kind, tag)
+        return self._transfer(nbytes, cost, kind, tag, priority)
 
-    def _transfer(self, nbytes: float, cost: DramCost, kind: str, tag: str) -> Generator[simpy.events.Event, object, DramCost]:
+    def _transfer(self, nbytes: float, cost: DramCost, kind: str, tag: str,
+                  priority: int = 0) -> Generator[simpy.events.Event, object, DramCost]:
         if cost.bursts == 0:
             return cost
         occupancy = cost.cycles - self.cfg.row_hit_latency_cycles
-        with self._port.request() as req:
-            yield req
-            start = self.env.now
-            yield self.env.timeout(occupancy)
-            self.stats.record(self.name, kind, start, self.env.now, tag)
-        if self.cfg.row_hit_latency_cycles > 0:
-            yield self.env.timeout(self.cfg.row_hit_latency_cycles)
-        self.stats.add_many(
+        if priority > 0:
+            start = yield from self.calendar.book_when_free(self.env, occupancy)
+        else:
+            start = self.calendar.book(self.env.now, occupancy)
+        done = start + occupancy + self.cfg.row_hit_latency_cycles  # the latency is pipelined, not held
+        if done > self.env.now:
+            yield self.env.timeout(done - self.env.now)
+        self.stats.record(self.name, kind, start, start + occupancy, tag)
+        self.count(nbytes, cost, kind)
+        return cost
+
+    def count(self, nbytes: float, cost: DramCost, kind: str, stats: ActivityRecorder | None = None) -> None:
+        """Count one transfer of `nbytes` useful bytes that cost `cost` (bytes moved, bursts, activations),
+        in `stats` (default: this interface's recorder)."""
+        (stats if stats is not None else self.stats).add_many(
             self.name,
             {
                 BYTES_MOVED: cost.bytes_moved,
                 "useful_bytes": nbytes,
                 f"useful_bytes_{kind}": nbytes,
                 "bursts": cost.bursts,
-                "row_misses": cost.row_misses,
+                ROW_MISSES: cost.row_misses,
                 "transfers": 1,
             },
         )
-        return cost

@@ -2,9 +2,10 @@
 
 Priced counters (component names from components.config.COMPONENT_NAMES; anything else is ignored and
 listed in `EnergyBreakdown.unpriced` so that a typo can't silently drop energy):
-- dram: "bytes_moved" (every burst that crossed the interface) x 8 x pJ/bit
-- global_buffer, *.local_buffer: "read_bytes", "write_bytes" x SRAM pJ/byte at the buffer's bank size
-  (or the config's override)
+- dram: "bytes_moved" (every burst that crossed the interface) x 8 x pJ/bit; "row_misses" (row
+  activations) x the table's dram_activation_pj of the config's DRAM technology (unpriced if absent)
+- global_buffer, *.local_buffer: "read_bytes", "write_bytes" (or "read_bytes.<operand>", ...: the same
+  bytes broken down by operand) x SRAM pJ/byte at the buffer's bank size (or the config's override)
 - dense_cluster, sparse_cluster: "macs.<format>" x MAC pJ of the format; "noc_hops" x hop pJ;
   sparse only: "metadata_bits" read from the local buffer (x its read pJ/byte / 8)
 - vector_unit: "ops" x vector op pJ
@@ -31,6 +32,7 @@ from .stats import ActivityRecorder
 
 # Counter names (the components write exactly these).
 BYTES_MOVED = "bytes_moved"
+ROW_MISSES = "row_misses"
 READ_BYTES = "read_bytes"
 WRITE_BYTES = "write_bytes"
 MACS_PREFIX = "macs."
@@ -41,10 +43,12 @@ ZERO_COUNT_ELEMENTS = "zero_count_elements"
 LABEL_UPDATES = "label_updates"
 # Counters that carry no energy of their own (counts for reports).
 UNPRICED_OK = {
-    "transfers", "bursts", "row_misses", "useful_bytes", "useful_bytes_read", "useful_bytes_write", "computes", "dense_macs", "skipped_macs",
+    "transfers", "bursts", "useful_bytes", "useful_bytes_read", "useful_bytes_write", "computes", "dense_macs", "skipped_macs",
     "allocations", "wrong_labels", "wrong_sparse_labels", "wrong_dense_labels", "labels_used",
-    "label_update_events", "reads", "writes", "elements", "cycles",
+    "label_update_events", "reads", "writes", "elements", "cycles", "mac_slots",
 }
+# Counter-name prefixes that carry no energy of their own (breakdowns of priced counters).
+UNPRICED_PREFIXES = ("operand_bytes_moved.",)
 
 
 def macs_counter(fmt: str) -> str:
@@ -85,6 +89,7 @@ class EnergyModel:
         self.hw = hw
         self.table = hw.energy_table()
         self.dram_pj_per_bit = hw.dram_energy_pj_per_bit()
+        self.dram_activation_pj: float | None = self.table.dram_activation_pj.get(hw.dram.technology)
         self._buffers = hw.buffers()
         self._static_mw = self._static_power_mw()
 
@@ -109,11 +114,13 @@ class EnergyModel:
         """Energy of one unit of `counter` of `component`, or None if that counter carries no energy."""
         if component == DRAM and counter == BYTES_MOVED:
             return 8.0 * self.dram_pj_per_bit
+        if component == DRAM and counter == ROW_MISSES:
+            return self.dram_activation_pj
         if component in self._buffers:
             buf = self._buffers[component]
-            if counter == READ_BYTES:
+            if counter == READ_BYTES or counter.startswith(READ_BYTES + "."):  # ".<operand>": by operand
                 return self.buffer_read_pj_per_byte(buf)
-            if counter == WRITE_BYTES:
+            if counter == WRITE_BYTES or counter.startswith(WRITE_BYTES + "."):
                 return self.buffer_write_pj_per_byte(buf)
         if component in (DENSE_CLUSTER, SPARSE_CLUSTER):
             if counter.startswith(MACS_PREFIX):
@@ -150,7 +157,7 @@ class EnergyModel:
         for (component, counter), amount in counters.items():
             price = self.event_pj(component, counter)
             if price is None:
-                if counter not in UNPRICED_OK:
+                if counter not in UNPRICED_OK and not counter.startswith(UNPRICED_PREFIXES):
                     unpriced.append((component, counter))
                 continue
             dynamic[component] = dynamic.get(component, 0.0) + price * float(amount)

@@ -7,13 +7,14 @@ holds a number of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from ._loading import read_yaml_mapping, validate_model
 from .errors import ConfigError
@@ -49,16 +50,49 @@ class PjEntry(_Scaled):
     pj: NonNegativeFloat
 
 
-class UmEntry(_Scaled):
+class _Ranged(_Sourced):
+    """An entry that may state the range its value is believed to lie in, with the reason.
+
+    `range: [lo, hi]` (same unit and node as the value) needs `range_basis`, a sentence saying where the
+    ends come from; the value must lie inside. Sensitivity studies sweep the entry over this range.
+    """
+
+    range: Optional[list[NonNegativeFloat]] = Field(None, min_length=2, max_length=2)
+    range_basis: Optional[str] = None
+
+    def _value(self) -> float:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @model_validator(mode="after")
+    def _range_holds_value(self):
+        if self.range is None:
+            if self.range_basis is not None:
+                raise ValueError("range_basis without a range: [lo, hi]")
+            return self
+        lo, hi = self.range
+        if not self.range_basis:
+            raise ValueError("a range: [lo, hi] needs a range_basis saying where its ends come from")
+        if not lo <= self._value() <= hi:
+            raise ValueError(f"range [{lo:g}, {hi:g}] must hold the value {self._value():g}")
+        return self
+
+
+class UmEntry(_Scaled, _Ranged):
     um2: NonNegativeFloat
+
+    def _value(self) -> float:
+        return float(self.um2)
 
 
 class MwEntry(_Scaled):
     mw: NonNegativeFloat
 
 
-class ValueEntry(_Sourced):
+class ValueEntry(_Ranged):
     value: NonNegativeFloat
+
+    def _value(self) -> float:
+        return float(self.value)
 
 
 class _Scaling(_Sourced):
@@ -112,6 +146,7 @@ class EnergyTableFile(_Strict):
     mac: dict[FormatName, _MacEntry]
     sram: _Sram
     dram_pj_per_bit: dict[str, PjEntry]
+    dram_activation_pj: dict[str, PjEntry] = {}  # per row activation (row miss), by technology; absent = unpriced
     noc_hop_pj: PjEntry
     detector: _Detector
     vector_op_pj: PjEntry
@@ -179,6 +214,7 @@ class EnergyTable:
     vector_op_pj: float
     leakage_mw_per_mm2: float
     dram_background_mw_per_channel: float
+    dram_activation_pj: dict[str, float] = field(default_factory=dict)  # per row activation, by technology
     source: str = field(default="<table>", compare=False)
 
     def sram_read_pj_per_byte(self, macro_bytes: float) -> float:
@@ -216,7 +252,40 @@ class AreaTable:
     sram_um2_per_kib: float
     register_um2_per_bit: float
     vector_lane_um2: float
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """(lo, hi) of every entry that states a `range`, after the same node scaling as its value; keyed by
+    the field name above, or "field.key" for an entry of a per-family table (e.g. "multiply_um2.fp16")."""
     source: str = field(default="<table>", compare=False)
+
+    def value(self, name: str) -> float:
+        """The value of entry `name` (a field name, or "field.key" inside a per-family table)."""
+        head, _, key = name.partition(".")
+        v = getattr(self, head)
+        return float(v[key]) if key else float(v)
+
+    def with_value(self, name: str, value: float) -> "AreaTable":
+        """A copy with entry `name` (as in `value`) set to `value`: one point of a sensitivity sweep."""
+        head, _, key = name.partition(".")
+        if head not in _AREA_SWEEPABLE or (key and not isinstance(getattr(self, head), dict)):
+            raise KeyError(f"{name!r} is not a numeric entry of the area table")
+        new = {**getattr(self, head), key: float(value)} if key else float(value)
+        return dataclasses.replace(self, **{head: new})
+
+
+_AREA_SWEEPABLE = frozenset(
+    {
+        "multiply_um2",
+        "accumulate_um2",
+        "scale_um2_per_multiplier",
+        "noc_switch_um2_per_bit",
+        "maeri_switch_ports_per_multiplier",
+        "sigma_fan_ports_per_multiplier",
+        "bitmap_logic_um2_per_multiplier",
+        "sram_um2_per_kib",
+        "register_um2_per_bit",
+        "vector_lane_um2",
+    }
+)
 
 
 def energy_table_from_file_model(t: EnergyTableFile, source: str = "<table>") -> EnergyTable:
@@ -235,6 +304,7 @@ def energy_table_from_file_model(t: EnergyTableFile, source: str = "<table>") ->
         sram_access_bits=t.sram.access_bits.value,
         sram_write_to_read_ratio=t.sram.write_to_read_ratio.value,
         dram_pj_per_bit={name: s(e) for name, e in t.dram_pj_per_bit.items()},
+        dram_activation_pj={name: s(e) for name, e in t.dram_activation_pj.items()},
         noc_hop_pj=s(t.noc_hop_pj),
         zero_count_pj_per_element=s(t.detector.zero_count_pj_per_element),
         label_update_pj_per_channel=s(t.detector.label_update_pj_per_channel),
@@ -252,6 +322,20 @@ def area_table_from_file_model(t: AreaTableFile, source: str = "<table>") -> Are
     def s(e: UmEntry) -> float:
         return _scale(e.um2, e.node_nm, n, k)
 
+    def r(e: UmEntry | ValueEntry) -> tuple[float, float]:
+        lo, hi = e.range or (0.0, 0.0)
+        if isinstance(e, UmEntry):
+            return _scale(lo, e.node_nm, n, k), _scale(hi, e.node_nm, n, k)
+        return float(lo), float(hi)
+
+    ranges: dict[str, tuple[float, float]] = {}
+    for name in _AREA_SWEEPABLE:
+        entry = getattr(t, name)
+        items = entry.items() if isinstance(entry, dict) else [("", entry)]
+        for key, e in items:
+            if e.range is not None:
+                ranges[f"{name}.{key}" if key else name] = r(e)
+
     return AreaTable(
         node_nm=n,
         multiply_um2={f: s(e) for f, e in t.multiply_um2.items()},
@@ -264,6 +348,7 @@ def area_table_from_file_model(t: AreaTableFile, source: str = "<table>") -> Are
         sram_um2_per_kib=s(t.sram_um2_per_kib),
         register_um2_per_bit=s(t.register_um2_per_bit),
         vector_lane_um2=s(t.vector_lane_um2),
+        ranges=dict(sorted(ranges.items())),
         source=source,
     )
 
