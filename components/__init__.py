@@ -5,14 +5,15 @@ Depends on simpy, numpy, pydantic and pyyaml only. Time unit: one clock cycle.
 Config:    HardwareConfig, load_hardware_config, parse_hardware_config, hardware_config_from_yaml,
            list_shipped_configs, load_shipped_config, ConfigError; FORMATS (the closed set of formats)
 Costs:     dram_access_cost, channel_subset_pattern, buffer_access_cycles, dense_compute_cycles,
-           maeri_mapping_utilization, sparse_compute_cycles, vector_cycles   (pure, shared with
-           analytical models)
+           maeri_mapping_utilization, sparse_compute_cycles, vector_cycles, map_tile (VN mapping of a
+           tile on a PE array: cycles, utilization, local-buffer accesses)   (pure, shared with analytical models)
 Blocks:    Dram, Buffer, DensePECluster, SparsePECluster, VectorUnit, SparsityDetector (+ policies)
 Records:   ActivityRecorder; EnergyModel -> EnergyBreakdown; HardwareConfig.area_mm2() -> AreaBreakdown
 """
 
 from ._loading import read_yaml_mapping
 from .area import AreaBreakdown, area_breakdown
+from .array import ArrayMapping, TileShape, map_tile
 from .buffer import Buffer, buffer_access_cycles
 from .config import (
     COMPONENT_NAMES,
@@ -56,7 +57,7 @@ from .detector import (
 from .dram import AccessPattern, Dram, DramCost, channel_subset_pattern, dram_access_cost
 from .energy import EnergyBreakdown, EnergyModel, macs_counter
 from .errors import CapacityError, ConfigError, UnsupportedFormatError
-from .formats import FORMAT_FAMILY, FORMATS, FormatName, element_bits, format_family
+from .formats import FORMAT_FAMILY, FORMATS, FormatName, accumulator_bits, element_bits, format_family
 from .shipped import list_shipped_configs, load_shipped_config, shipped_config_path
 from .sparse import SparsePECluster, sparse_compute_cycles
 from .stats import ActivityRecorder, merge_intervals

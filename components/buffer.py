@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import math
-from typing import Generator
+from typing import Generator, Mapping
 
 import simpy
 
 from .config import GLOBAL_BUFFER, BufferConfig
 from .energy import READ_BYTES, WRITE_BYTES
 from .errors import CapacityError
+from .resource import Calendar
 from .stats import ActivityRecorder
 
 
@@ -44,7 +45,7 @@ class Buffer:
         self.stats = stats if stats is not None else ActivityRecorder()
         self.name = name
         self._space = simpy.Container(env, capacity=cfg.capacity_bytes, init=0)
-        self._ports = simpy.Resource(env, capacity=cfg.ports)
+        self.ports = Calendar(cfg.ports)
         self.peak_allocated_bytes = 0.0
 
     @property
@@ -91,21 +92,35 @@ class Buffer:
         self.peak_allocated_bytes = max(self.peak_allocated_bytes, float(self._space.level))
         self.stats.add(self.name, "allocations", 1)
 
-    def read(self, nbytes: float, tag: str = "") -> Generator[simpy.events.Event, object, int]:
-        """Process body: read `nbytes` through one port; returns the cycles it held the port."""
-        return self._access(buffer_access_cycles(nbytes, self.cfg), nbytes, "read", READ_BYTES, tag)
+    def read(self, nbytes: float, tag: str = "", by_operand: Mapping[str, float] | None = None
+             ) -> Generator[simpy.events.Event, object, int]:
+        """Process body: read `nbytes` through one port; returns the cycles it held the port. With
+        `by_operand` (operand -> bytes, summing to `nbytes`) the bytes are counted as `read_bytes.<operand>`."""
+        return self._access(nbytes, "read", READ_BYTES, tag, by_operand)
 
-    def write(self, nbytes: float, tag: str = "") -> Generator[simpy.events.Event, object, int]:
-        """Process body: write `nbytes` through one port; returns the cycles it held the port."""
-        return self._access(buffer_access_cycles(nbytes, self.cfg), nbytes, "write", WRITE_BYTES, tag)
+    def write(self, nbytes: float, tag: str = "", by_operand: Mapping[str, float] | None = None
+              ) -> Generator[simpy.events.Event, object, int]:
+        """Process body: write `nbytes` through one port (counted as for :meth:`read`)."""
+        return self._access(nbytes, "write", WRITE_BYTES, tag, by_operand)
 
-    def _access(self, cycles: int, nbytes: float, kind: str, counter: str, tag: str) -> Generator[simpy.events.Event, object, int]:
+    def _access(self, nbytes: float, kind: str, counter: str, tag: str,
+                by_operand: Mapping[str, float] | None) -> Generator[simpy.events.Event, object, int]:
+        cycles = buffer_access_cycles(nbytes, self.cfg)
         if cycles == 0:
             return 0
-        with self._ports.request() as req:
-            yield req
-            start = self.env.now
-            yield self.env.timeout(cycles)
-            self.stats.record(self.name, kind, start, self.env.now, tag)
-        self.stats.add(self.name, counter, nbytes)
+        start = self.ports.book(self.env.now, cycles)
+        yield self.env.timeout(start + cycles - self.env.now)
+        self.count(start, cycles, kind, nbytes, tag, by_operand)
         return cycles
+
+    def count(self, start: float, cycles: float, kind: str, nbytes: float, tag: str = "",
+              by_operand: Mapping[str, float] | None = None) -> None:
+        """Record a port busy over [start, start + cycles) doing `kind` ("read"/"write") and count its bytes
+        (as `<kind>_bytes`, or `<kind>_bytes.<operand>` with `by_operand`)."""
+        if cycles:
+            self.stats.record(self.name, kind, start, start + cycles, tag)
+        counter = READ_BYTES if kind == "read" else WRITE_BYTES
+        if by_operand:
+            self.stats.add_many(self.name, {f"{counter}.{op}": b for op, b in by_operand.items()})
+        elif nbytes:
+            self.stats.add(self.name, counter, nbytes)

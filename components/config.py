@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -52,6 +53,7 @@ _MAX = float(2**53)
 PositiveInt = Annotated[int, Field(gt=0, le=2**53)]
 PositiveFloat = Annotated[float, Field(gt=0.0, le=_MAX)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0, le=_MAX)]
+_MAX_COUNT = 2**53  # PositiveInt's bound: largest count (e.g. multipliers) a config may hold
 
 PAPER_DEFAULT_THRESHOLD = 0.30
 """SQ-DM: a channel is sparse when its zero fraction exceeds 30% (PAPER.md, tag [S])."""
@@ -62,15 +64,26 @@ class _Section(BaseModel):
 
 
 class DramConfig(_Section):
-    """Off-chip DRAM: `channels` striped channels sharing `bandwidth_gbytes_per_s` of peak bandwidth."""
+    """Off-chip DRAM: `channels` striped channels sharing `bandwidth_gbytes_per_s` of peak bandwidth, each
+    with `banks` banks of `row_bytes` rows under an open-page policy (model: components/dram.py).
+
+    Physical address bits, most to least significant: row : bank : column_hi : channel : column_lo, where
+    column_lo addresses `channel_interleave_bytes` (consecutive addresses stay that long in one channel)."""
 
     technology: str = Field(description="key of the energy table's dram_pj_per_bit (e.g. lpddr4, hbm2)")
     channels: PositiveInt
     bandwidth_gbytes_per_s: PositiveFloat = Field(description="total peak bandwidth over all channels, GB/s (1e9 B/s)")
     burst_bytes: PositiveInt
-    row_bytes: PositiveInt
+    row_bytes: PositiveInt = Field(description="row (page) size of one bank of one channel")
+    banks: PositiveInt = Field(description="banks per channel; rows of different banks can be open at once")
+    channel_interleave_bytes: PositiveInt = Field(
+        description="bytes of consecutive addresses mapped to one channel before the next channel; a multiple of burst_bytes dividing row_bytes"
+    )
     row_hit_latency_cycles: NonNegativeFloat
-    row_miss_penalty_cycles: NonNegativeFloat
+    row_miss_penalty_cycles: NonNegativeFloat = Field(description="precharge + activate (tRP + tRCD) of one bank, in cycles")
+    row_activation_interval_cycles: NonNegativeFloat = Field(
+        description="minimum spacing of row activations in one channel, max(tRRD, tFAW / 4), in cycles"
+    )
     address_mapping: Literal["channel_last", "interleaved"]
     energy_pj_per_bit: Optional[NonNegativeFloat] = Field(None, description="override of the energy table")
 
@@ -79,6 +92,16 @@ class DramConfig(_Section):
         if self.row_bytes < self.burst_bytes:
             raise ValueError(f"row_bytes ({self.row_bytes}) must be >= burst_bytes ({self.burst_bytes})")
         return self
+
+    @field_validator("channel_interleave_bytes")
+    @classmethod
+    def _interleave_fits(cls, v: int, info: ValidationInfo) -> int:
+        burst, row = info.data.get("burst_bytes"), info.data.get("row_bytes")
+        if burst is None or row is None or row < burst:  # reported on those fields / by _row_holds_bursts
+            return v
+        if v % burst or row % v:
+            raise ValueError(f"must be a multiple of burst_bytes ({burst}) and divide row_bytes ({row}), got {v}")
+        return v
 
     def bytes_per_cycle(self, clock_ghz: float) -> float:
         """Peak bytes per clock cycle over all channels at `clock_ghz`."""
@@ -107,15 +130,91 @@ class BufferConfig(_Section):
         return self.capacity_bytes // 2 if self.double_buffered else self.capacity_bytes
 
 
+class LocalBufferConfig(BufferConfig):
+    """A PE cluster's local buffer: its port bandwidth may be stated per multiplier of the cluster
+    (`bytes_per_cycle_per_port_per_multiplier`), so that it scales when the array is resized."""
+
+    bytes_per_cycle_per_port_per_multiplier: Optional[PositiveFloat] = Field(
+        None, description="bytes_per_cycle_per_port = this x the cluster's multipliers (set by the cluster)"
+    )
+
+
+# (absolute field, per-multiplier field) pairs of a cluster: the absolute value is ratio x multipliers.
+_PER_MULTIPLIER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("distribution_bw_elems_per_cycle", "distribution_bw_elems_per_cycle_per_multiplier"),
+    ("reduction_bw_elems_per_cycle", "reduction_bw_elems_per_cycle_per_multiplier"),
+)
+_LOCAL_BUFFER_PER_MULTIPLIER: tuple[str, str] = ("bytes_per_cycle_per_port", "bytes_per_cycle_per_port_per_multiplier")
+
+
+def _is_count(v: Any) -> bool:
+    """A usable multiplier count (anything else is left for field validation to report)."""
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v <= _MAX_COUNT
+
+
+def _is_ratio(v: Any) -> bool:
+    """A usable per-multiplier ratio (anything else is left for field validation to report)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v <= _MAX
+
+
+def _derive_per_multiplier(section: dict[str, Any], pair: tuple[str, str], multipliers: int, where: str) -> dict[str, Any]:
+    """`section` with its absolute field set to ratio x multipliers when the ratio is given.
+
+    Both given is accepted only when they agree (a dumped config loads again); else ValueError.
+    """
+    absolute, ratio = pair
+    r = section.get(ratio)
+    if r is None or not _is_ratio(r):
+        return section
+    derived = float(r) * multipliers
+    given = section.get(absolute)
+    if given is not None and not _is_ratio(given):
+        return section  # field validation reports the bad absolute value
+    if given is not None and given != derived:
+        raise ValueError(
+            f"{where}{absolute} ({given!r}) disagrees with {where}{ratio} x multipliers = {r:g} x {multipliers} = "
+            f"{derived:g}: give one of them"
+        )
+    return {**section, absolute: derived}
+
+
 class DenseClusterConfig(_Section):
-    """A MAERI-like dense PE array. `rates[fmt]` = MACs per multiplier per cycle; absent = unsupported."""
+    """A MAERI-like dense PE array. `rates[fmt]` = MACs per multiplier per cycle; absent = unsupported.
+
+    Bandwidths that scale with the array may be given per multiplier instead of absolute
+    (`distribution_bw_elems_per_cycle_per_multiplier`, `reduction_bw_elems_per_cycle_per_multiplier`,
+    `local_buffer.bytes_per_cycle_per_port_per_multiplier`): the absolute value is then ratio x
+    multipliers, computed at validation, so a resized array (config `sizing:`, or a `multipliers`
+    override) keeps its bandwidth per multiplier. Consumers always read the absolute fields.
+    """
 
     multipliers: PositiveInt
     distribution_bw_elems_per_cycle: PositiveFloat
     reduction_bw_elems_per_cycle: PositiveFloat
-    local_buffer: BufferConfig
+    local_buffer: LocalBufferConfig
     rates: dict[FormatName, PositiveFloat] = Field(min_length=1)
     noc_hops_per_mac: NonNegativeFloat = Field(description="switch traversals per MAC (distribution + reduction), for NoC energy")
+    distribution_bw_elems_per_cycle_per_multiplier: Optional[PositiveFloat] = Field(
+        None, description="distribution_bw_elems_per_cycle = this x multipliers"
+    )
+    reduction_bw_elems_per_cycle_per_multiplier: Optional[PositiveFloat] = Field(
+        None, description="reduction_bw_elems_per_cycle = this x multipliers"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absolute_from_per_multiplier(cls, data: Any) -> Any:
+        """Fill the absolute bandwidths from their per-multiplier ratios (see the class docstring)."""
+        if not isinstance(data, dict) or not _is_count(data.get("multipliers")):
+            return data
+        n = data["multipliers"]
+        out = dict(data)
+        for pair in _PER_MULTIPLIER_FIELDS:
+            out = _derive_per_multiplier(out, pair, n, "")
+        lb = out.get("local_buffer")
+        if isinstance(lb, dict):
+            out["local_buffer"] = _derive_per_multiplier(lb, _LOCAL_BUFFER_PER_MULTIPLIER, n, "local_buffer.")
+        return out
 
     def rate(self, fmt: str, cluster: str = DENSE_CLUSTER) -> float:
         """MACs per multiplier per cycle for `fmt`; UnsupportedFormatError if the cluster can't run it."""
@@ -146,6 +245,17 @@ class VectorUnitConfig(_Section):
     lanes: PositiveInt
     ops_per_lane_per_cycle: PositiveFloat
     ops_per_element: dict[str, PositiveFloat] = Field(description="element operations per element, by op kind (assumptions in the config)")
+    lanes_range: Optional[list[PositiveInt]] = Field(
+        None, min_length=2, max_length=2, description="[lo, hi] lane counts believed reasonable (docs/sizing.md); swept by sensitivity studies"
+    )
+
+    @model_validator(mode="after")
+    def _lanes_in_range(self):
+        if self.lanes_range is not None:
+            lo, hi = self.lanes_range
+            if not lo <= self.lanes <= hi:
+                raise ValueError(f"lanes_range [{lo}, {hi}] must hold lanes ({self.lanes})")
+        return self
 
 
 class DetectorConfig(_Section):
@@ -191,6 +301,7 @@ class ResidencyConfig(_Section):
     weight_budget_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of the global buffer resident weights may take (assumption)")
     tensor_budget_fraction: float = Field(0.25, ge=0.0, le=1.0, description="largest tensor passed on chip between adjacent ops, as a share of the global buffer (assumption)")
     skip_budget_fraction: float = Field(0.25, ge=0.0, le=1.0, description="share of the global buffer for long-lived skip/residual tensors (assumption)")
+    prefetch_next_weights: bool = Field(True, description="while a node runs, load the next MAC node's first weight chunk into free global-buffer space (low DRAM priority)")
 
     @model_validator(mode="after")
     def _budgets_fit(self):
@@ -227,6 +338,51 @@ class AreaConfig(_Section):
     table_file: str = "area_28nm.yaml"
 
 
+class SizingConfig(_Section):
+    """Derive one cluster's multiplier count from the area model at load time (docs/sizing.md).
+
+    The target is the total area of another config (`iso_area_with`: a shipped config name, or a YAML
+    path relative to this config's folder) or a number (`target_area_mm2`), exactly one of them. The
+    count of `resize` is the multiple of `multiplier_granularity` whose total area is nearest the
+    target; loading fails if that is off by more than `max_area_error_fraction`. Bandwidths stated per
+    multiplier follow the derived count. A `multipliers` value written in the resized cluster (in the
+    file or by a `--set` override) wins: the derivation is then off for it, and `sizing_result()` only
+    reports how far the area is from the target.
+    """
+
+    iso_area_with: Optional[str] = Field(None, min_length=1, description="shipped config name or YAML path (relative to this config) whose total area is the target")
+    target_area_mm2: Optional[PositiveFloat] = Field(None, description="total area target, mm2")
+    resize: Literal["dense_cluster", "sparse_cluster"] = Field(description="the cluster whose multiplier count is derived")
+    multiplier_granularity: PositiveInt = Field(description="the derived count is a multiple of this")
+    max_area_error_fraction: float = Field(gt=0.0, lt=1.0, description="largest |area - target| / target accepted")
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        given = [f for f in ("iso_area_with", "target_area_mm2") if getattr(self, f) is not None]
+        if len(given) != 1:
+            what = "both" if given else "neither"
+            raise ValueError(f"give exactly one of sizing.iso_area_with / sizing.target_area_mm2, got {what}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class SizingResult:
+    """What `sizing:` did when the config was loaded (HardwareConfig.sizing_result())."""
+
+    cluster: str  # the resized cluster
+    target_area_mm2: float
+    target_from: str  # the iso_area_with reference as written, or "target_area_mm2"
+    multipliers: int  # the cluster's count after loading
+    derived: bool  # False when the count was written explicitly (derivation off)
+    area_mm2: float  # total area of the loaded config
+    granularity: int
+
+    @property
+    def error_fraction(self) -> float:
+        """(area - target) / target."""
+        return (self.area_mm2 - self.target_area_mm2) / self.target_area_mm2
+
+
 class HardwareConfig(_Section):
     """One accelerator. Time unit of the whole simulator: one cycle of `clock_ghz`."""
 
@@ -244,9 +400,11 @@ class HardwareConfig(_Section):
     residency: ResidencyConfig = Field(default_factory=ResidencyConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     area: AreaConfig = Field(default_factory=AreaConfig)
+    sizing: Optional[SizingConfig] = Field(None, description="derive a cluster's multiplier count from an area target")
 
     _source_dir: Optional[Path] = PrivateAttr(default=None)
     _source: str = PrivateAttr(default="<dict>")
+    _sizing: Optional[SizingResult] = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -254,7 +412,14 @@ class HardwareConfig(_Section):
             raise ValueError("needs at least one of dense_cluster / sparse_cluster")
         if self.sparse_cluster is not None and self.detector is None:
             raise ValueError("a sparse_cluster needs a detector section to route channels to it")
+        if self.sizing is not None and getattr(self, self.sizing.resize) is None:
+            raise ValueError(f"sizing.resize: {self.sizing.resize} is not in this config")
         return self
+
+    def sizing_result(self) -> Optional[SizingResult]:
+        """What the `sizing:` section did at load time (None without one, or when validated directly
+        with model_validate instead of parse/load_hardware_config, which do the derivation)."""
+        return self._sizing
 
     # ---- derived views -------------------------------------------------------------------------
     def clusters(self) -> dict[str, DenseClusterConfig]:
@@ -341,17 +506,134 @@ class HardwareConfig(_Section):
 
 # ---- loading ---------------------------------------------------------------------------------------
 def parse_hardware_config(data: Any, source: str = "<dict>", config_dir: str | Path | None = None) -> HardwareConfig:
-    """Validate a mapping into a HardwareConfig and resolve its tables; any failure is one ConfigError.
+    """Validate a mapping into a HardwareConfig, derive what its `sizing:` section asks for and resolve
+    its tables; any failure is one ConfigError.
 
-    `config_dir` is where relative table files are looked for first (the config file's folder).
+    `config_dir` is where relative table files and `sizing.iso_area_with` paths are looked for first
+    (the config file's folder).
     """
+    return _parse_hardware_config(data, source, config_dir, ())
+
+
+def _parse_hardware_config(data: Any, source: str, config_dir: str | Path | None, chain: tuple[str, ...]) -> HardwareConfig:
+    """parse_hardware_config; `chain` = resolved paths of the configs whose sizing led here (cycle check)."""
     if not isinstance(data, dict):
         raise ConfigError(source, "<root>", f"must be a mapping of sections, got {type(data).__name__}")
+    if data.get("sizing") is None:
+        return _validated(data, source, config_dir)
+    sizing, section = _sizing_section(data, source)
+    reference = _sizing_reference(sizing, source, config_dir, chain)
+    derived = section.get("multipliers") is None  # a written count wins: derivation off for it
+    if derived:
+        data = {**data, sizing.resize: {**section, "multipliers": _derived_multipliers(data, sizing, section, reference, source, config_dir)}}
+    cfg = _validated(data, source, config_dir)
+    cfg._sizing = _check_sizing(cfg, sizing, reference, derived, source)
+    return cfg
+
+
+def _validated(data: dict[str, Any], source: str, config_dir: str | Path | None) -> HardwareConfig:
+    """Schema validation + table resolution, no sizing."""
     cfg = validate_model(HardwareConfig, data, source)
     cfg._source_dir = Path(config_dir) if config_dir is not None else None
     cfg._source = source
     _check_tables(cfg, source)
     return cfg
+
+
+def _sizing_section(data: dict[str, Any], source: str) -> tuple[SizingConfig, dict[str, Any]]:
+    """The validated `sizing` section and the raw section of the cluster it resizes."""
+    try:
+        sizing = validate_model(SizingConfig, data["sizing"], source)
+    except ConfigError as exc:
+        field = "sizing" if exc.field == "<root>" else f"sizing.{exc.field}"
+        raise ConfigError(source, field, exc.reason) from None
+    section = data.get(sizing.resize)
+    if not isinstance(section, dict):
+        raise ConfigError(source, "sizing.resize", f"{sizing.resize} is not a section of this config: nothing to resize")
+    return sizing, section
+
+
+def _target_mm2(sizing: SizingConfig, reference: Optional[HardwareConfig], table: Any) -> float:
+    """The target: `target_area_mm2`, or the reference's total area priced with `table` (this config's
+    area table, so that both sides of "iso-area" use the same area model)."""
+    if reference is None:
+        return float(sizing.target_area_mm2)  # type: ignore[arg-type]  # one of the two is set
+    from .area import area_breakdown  # lazy: area imports this module
+
+    return area_breakdown(reference, table).total_mm2
+
+
+def _derived_multipliers(data: dict[str, Any], sizing: SizingConfig, section: dict[str, Any],
+                         reference: Optional[HardwareConfig], source: str, config_dir: str | Path | None) -> int:
+    """The resized cluster's count: solved on the config validated with a placeholder count (the area of
+    everything but that cluster's multipliers and interconnect does not depend on it); the caller then
+    validates with the real count, so per-multiplier bandwidths follow it."""
+    from .area import multipliers_for_area  # lazy: area imports this module
+
+    trial = _validated({**data, sizing.resize: {**section, "multipliers": sizing.multiplier_granularity}}, source, config_dir)
+    target_mm2 = _target_mm2(sizing, reference, trial.area_table())
+    field = "sizing.target_area_mm2" if reference is None else "sizing.iso_area_with"
+    try:
+        return multipliers_for_area(trial, sizing.resize, target_mm2, sizing.multiplier_granularity, max_multipliers=_MAX_COUNT)
+    except ValueError as exc:
+        raise ConfigError(source, field, str(exc)) from None
+
+
+def _sizing_reference(sizing: SizingConfig, source: str, config_dir: str | Path | None,
+                      chain: tuple[str, ...]) -> Optional[HardwareConfig]:
+    """The config named by `iso_area_with`, loaded (with its own sizing); None for `target_area_mm2`."""
+    if sizing.iso_area_with is None:
+        return None
+    ref = sizing.iso_area_with
+    field = "sizing.iso_area_with"
+    path = _reference_path(ref, config_dir, source)
+    try:
+        key = str(path.resolve())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ConfigError(source, field, f"bad path {ref!r} ({type(exc).__name__}: {exc})") from None
+    if key in chain:
+        loop = " -> ".join(Path(p).name for p in (*chain, key))
+        raise ConfigError(source, field, f"iso_area_with references form a cycle ({loop})")
+    try:
+        return _parse_hardware_config(read_yaml_mapping(path), str(path), Path(key).parent, (*chain, key))
+    except ConfigError as exc:
+        raise ConfigError(source, field, f"reference {ref!r}: {exc}") from None
+
+
+def _reference_path(ref: str, config_dir: str | Path | None, source: str) -> Path:
+    """A shipped config's path for a bare name, else a YAML path (relative to `config_dir`)."""
+    from .shipped import list_shipped_configs, shipped_config_path  # lazy: shipped imports this module
+
+    p = Path(ref)
+    if not p.suffix and len(p.parts) == 1:
+        if ref not in list_shipped_configs():
+            raise ConfigError(source, "sizing.iso_area_with", f"no shipped config {ref!r} (shipped: "
+                              f"{', '.join(list_shipped_configs())}); a file needs its .yaml suffix")
+        return shipped_config_path(ref)
+    if p.is_absolute() or config_dir is None:
+        return p
+    return Path(config_dir) / p
+
+
+def _check_sizing(cfg: HardwareConfig, sizing: SizingConfig, reference: Optional[HardwareConfig], derived: bool,
+                  source: str) -> SizingResult:
+    """What the sizing did, for the loaded config; a derived count off by more than
+    max_area_error_fraction is a ConfigError naming the granularity."""
+    result = SizingResult(
+        cluster=sizing.resize,
+        target_area_mm2=_target_mm2(sizing, reference, cfg.area_table()),
+        target_from=sizing.iso_area_with if sizing.iso_area_with is not None else "target_area_mm2",
+        multipliers=getattr(cfg, sizing.resize).multipliers,
+        derived=derived,
+        area_mm2=cfg.area_mm2().total_mm2,
+        granularity=sizing.multiplier_granularity,
+    )
+    if derived and abs(result.error_fraction) > sizing.max_area_error_fraction:
+        raise ConfigError(source, "sizing.multiplier_granularity",
+                          f"the nearest multiple of {result.granularity} ({result.multipliers} multipliers) gives "
+                          f"{result.area_mm2:.4f} mm2, {result.error_fraction:+.2%} from the target "
+                          f"{result.target_area_mm2:.4f} mm2 (allowed {sizing.max_area_error_fraction:.2%})")
+    return result
 
 
 def hardware_config_from_yaml(text: str, source: str = "<string>", config_dir: str | Path | None = None) -> HardwareConfig:
@@ -364,10 +646,10 @@ def load_hardware_config(path: str | Path) -> HardwareConfig:
     source = str(path)
     data = read_yaml_mapping(path)
     try:
-        config_dir = Path(path).resolve().parent
+        resolved = Path(path).resolve()
     except (OSError, ValueError, RuntimeError):
-        config_dir = None
-    return parse_hardware_config(data, source, config_dir)
+        return parse_hardware_config(data, source, None)
+    return _parse_hardware_config(data, source, resolved.parent, (str(resolved),))
 
 
 def _check_tables(cfg: HardwareConfig, source: str) -> None:

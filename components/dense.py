@@ -92,5 +92,16 @@ class DensePECluster(BusyUnit):
         """Process body: hold the array for `cycles(...)`; returns the cycles. The format is checked
         before waiting (UnsupportedFormatError raised at once)."""
         cycles = self.cycles(macs, fmt, mapping_utilization, **bw)
-        return self._busy(cycles, "compute", tag, {macs_counter(fmt): macs, NOC_HOPS: macs * self.cfg.noc_hops_per_mac,
-                                                   "computes": 1})
+        return self.execute(cycles, macs, fmt, tag)
+
+    def execute(self, cycles: float, macs: float, fmt: str, tag: str = "") -> Generator[simpy.events.Event, object, int]:
+        """Process body: hold the array for `cycles` already costed by a mapping (components.map_tile) and
+        count `macs` MACs of `fmt`; `mac_slots` counts the MACs the array could have done meanwhile
+        (multipliers x rate x cycles), so MACs / mac_slots is its spatial utilization."""
+        return self._busy(cycles, "compute", tag, self.job_counters(cycles, macs, fmt))
+
+    def job_counters(self, cycles: float, macs: float, fmt: str) -> dict[str, float]:
+        """Counters of one computation of `macs` MACs of `fmt` that held the array `cycles` cycles."""
+        rate = self.cfg.rate(fmt, self.name)
+        return {macs_counter(fmt): macs, NOC_HOPS: macs * self.cfg.noc_hops_per_mac, "computes": 1,
+                "mac_slots": self.cfg.multipliers * rate * cycles}

@@ -43,6 +43,17 @@ FAMILY_ELEMENT_BITS: dict[str, int] = {"fp16": 16, "int8": 8, "int4": 4}
 """Bits of one element (without per-vector/per-block scales) per multiplier family."""
 
 
+FAMILY_ACCUMULATOR_BITS: dict[str, int] = {"fp16": 16, "int8": 32, "int4": 16}
+"""Partial-sum (accumulator) width per multiplier family: the accumulators costed in
+components/data/energy_28nm.yaml and area_28nm.yaml (FP16 add; 32-bit add for 8-bit products; 16-bit add
+for 4x4-bit products). Partial sums that leave the array between folds are stored at this width."""
+
+
+def accumulator_bits(fmt: str) -> int:
+    """Bits of one partial sum of `fmt` (see FAMILY_ACCUMULATOR_BITS)."""
+    return FAMILY_ACCUMULATOR_BITS[format_family(fmt)]
+
+
 def element_bits(fmt: str) -> int:
     """Bits of one element of `fmt`, excluding shared scale factors (those are workload metadata)."""
     return FAMILY_ELEMENT_BITS[format_family(fmt)]

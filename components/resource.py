@@ -1,7 +1,17 @@
-"""A unit that does one thing at a time (a PE array, the vector unit): the shared SimPy mechanics.
+"""Resources booked ahead, and a unit that does one thing at a time (a PE array, the vector unit).
 
-Subclasses compute their cycles from their pure cost function and call :meth:`BusyUnit._busy`, which
-queues FIFO for the unit, holds it for the cycles and records the busy interval and the counters.
+:class:`Calendar` is a FIFO resource with ``servers`` identical servers whose requests state their
+service time when they arrive. Such a queue needs no wake-up events: a request arriving at ``now`` takes
+the server that frees first and starts at ``max(now, that server's free time)`` (the Lindley recursion
+of a FIFO multi-server queue), which is exactly when a ``simpy.Resource`` with the same capacity would
+grant it. A SimPy process books its slot and then waits with one timeout, so a tile of work costs one
+event per phase instead of a request, a release and a timeout per resource. ``priority`` requests
+(DRAM prefetches) only book a server that is free now and otherwise wait for it and try again, so every
+request that arrives meanwhile goes first: the non-preemptive priority of a ``simpy.PriorityResource``.
+
+Subclasses of :class:`BusyUnit` compute their cycles from their pure cost function and call
+:meth:`BusyUnit._busy`, which books the unit, waits for the slot and records the busy interval and the
+counters.
 """
 
 from __future__ import annotations
@@ -12,23 +22,64 @@ import simpy
 
 from .stats import ActivityRecorder
 
+__all__ = ["Calendar", "BusyUnit"]
+
+
+class Calendar:
+    """A FIFO resource with ``servers`` servers, booked at arrival (see the module docstring)."""
+
+    def __init__(self, servers: int = 1) -> None:
+        if servers < 1:
+            raise ValueError(f"servers must be >= 1, got {servers}")
+        self._free = [0.0] * servers
+
+    @property
+    def free_at(self) -> float:
+        """When the first server is free."""
+        return min(self._free)
+
+    def book(self, now: float, cycles: float) -> float:
+        """Book ``cycles`` of service for a request arriving at ``now``; returns its start cycle."""
+        if cycles < 0:
+            raise ValueError(f"cycles must be >= 0, got {cycles}")
+        i = min(range(len(self._free)), key=self._free.__getitem__)
+        start = max(now, self._free[i])
+        self._free[i] = start + cycles
+        return start
+
+    def extend_to(self, cycle: float) -> None:
+        """Keep a single-server calendar busy until ``cycle`` (a unit that waits for its operands stays
+        taken although it computes for less)."""
+        if len(self._free) != 1:
+            raise ValueError("extend_to needs a single-server calendar")
+        self._free[0] = max(self._free[0], cycle)
+
+    def book_when_free(self, env: simpy.Environment, cycles: float) -> Generator[simpy.events.Event, object, float]:
+        """Process body for a low-priority request: wait until a server is free now, then book it (requests
+        arriving while it waits go first); returns the start cycle (= the time it was booked)."""
+        while self.free_at > env.now:
+            yield env.timeout(self.free_at - env.now)
+        return self.book(env.now, cycles)
+
 
 class BusyUnit:
-    """One-at-a-time unit: FIFO queue, busy intervals and counters recorded under `name`."""
+    """One-at-a-time unit: FIFO calendar, busy intervals and counters recorded under `name`."""
 
     def __init__(self, env: simpy.Environment, cfg, stats: ActivityRecorder | None, name: str):
         self.env = env
         self.cfg = cfg
         self.stats = stats if stats is not None else ActivityRecorder()
         self.name = name
-        self._unit = simpy.Resource(env, capacity=1)
+        self.calendar = Calendar(1)
 
     def _busy(self, cycles: float, kind: str, tag: str, counters: Mapping[str, float]) -> Generator[simpy.events.Event, object, float]:
-        with self._unit.request() as req:
-            yield req
-            start = self.env.now
-            if cycles:
-                yield self.env.timeout(cycles)
-            self.stats.record(self.name, kind, start, self.env.now, tag)
-        self.stats.add_many(self.name, counters)
+        start = self.calendar.book(self.env.now, cycles)
+        if start + cycles > self.env.now:
+            yield self.env.timeout(start + cycles - self.env.now)
+        self.count(start, cycles, kind, tag, counters)
         return cycles
+
+    def count(self, start: float, cycles: float, kind: str, tag: str, counters: Mapping[str, float]) -> None:
+        """Record the unit busy over [start, start + cycles) and add its counters."""
+        self.stats.record(self.name, kind, start, start + cycles, tag)
+        self.stats.add_many(self.name, counters)

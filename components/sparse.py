@@ -64,12 +64,25 @@ class SparsePECluster(BusyUnit):
         """Process body: hold the array for `cycles(...)`; returns the cycles. Invalid arguments
         (e.g. an unsupported format) raise at call time."""
         cycles = self.cycles(dense_macs, density, fmt, **extra)
+        return self.execute(cycles, dense_macs, density, fmt, tag, bitmap_elems=extra.get("bitmap_elems", 0.0))
+
+    def execute(self, cycles: float, dense_macs: float, density: float, fmt: str, tag: str = "", *,
+                bitmap_elems: float = 0.0) -> Generator[simpy.events.Event, object, int]:
+        """Process body: hold the array for `cycles` already costed by a mapping (components.map_tile) and
+        count the non-zero MACs, skipped MACs, bitmap bits and `mac_slots` (multipliers x rate x cycles)."""
+        return self._busy(cycles, "compute", tag, self.job_counters(cycles, dense_macs, density, fmt, bitmap_elems))
+
+    def job_counters(self, cycles: float, dense_macs: float, density: float, fmt: str,
+                     bitmap_elems: float = 0.0) -> dict[str, float]:
+        """Counters of one computation (see :meth:`execute`)."""
         executed = dense_macs * density
-        return self._busy(cycles, "compute", tag, {
+        rate = self.cfg.rate(fmt, self.name)
+        return {
+            "mac_slots": self.cfg.multipliers * rate * cycles,
             macs_counter(fmt): executed,
             "dense_macs": dense_macs,
             "skipped_macs": dense_macs - executed,
-            METADATA_BITS: extra.get("bitmap_elems", 0.0) * self.cfg.bitmap_bits_per_element,
+            METADATA_BITS: bitmap_elems * self.cfg.bitmap_bits_per_element,
             NOC_HOPS: executed * self.cfg.noc_hops_per_mac,
             "computes": 1,
-        })
+        }

@@ -30,6 +30,7 @@ class ActivityRecorder:
         self._kind: list[str] = []
         self._tag: list[str] = []
         self._counters: dict[tuple[str, str], float] = defaultdict(float)
+        self.duty: list[tuple[float, float, dict[str, float]]] = []  # fast-forwarded spans (see add_duty)
 
     # ---- writing -----------------------------------------------------------------------------------
     def record(self, component: str, kind: str, start_cycle: float, end_cycle: float, tag: str = "") -> None:
@@ -85,6 +86,11 @@ class ActivityRecorder:
             arr["tag"] = [self._tag[i] for i in idx]
         return arr
 
+    def interval_columns(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(start cycles, end cycles, component names) of every interval, cheaply (no tags, no copies of
+        the names as fixed-width strings)."""
+        return np.asarray(self._start, dtype=float), np.asarray(self._end, dtype=float), list(self._component)
+
     def end_cycle(self) -> float:
         """Latest interval end (0 if none)."""
         return max(self._end, default=0.0)
@@ -112,8 +118,47 @@ class ActivityRecorder:
         nbins = max(int(np.ceil(end / bin_cycles)), 1) if end > 0 else 0
         edges = np.arange(nbins + 1, dtype=float) * bin_cycles
         starts, ends = self._merged(component, kind)
-        covered = _covered_before(edges, starts, ends)
+        covered = covered_before(edges, starts, ends)
         return edges[:-1], np.diff(covered) / bin_cycles
+
+    def add_duty(self, start_cycle: float, end_cycle: float, fractions: Mapping[str, float]) -> None:
+        """A span whose components were busy at steady fractions throughout (fast-forwarded work)."""
+        if end_cycle > start_cycle and fractions:
+            self.duty.append((float(start_cycle), float(end_cycle), dict(fractions)))
+
+    def insert_gap(self, cut_cycle: float, gap_cycles: float) -> None:
+        """Shift everything recorded from `cut_cycle` on by `gap_cycles` (an interval across the cut is
+        split): room for a fast-forwarded stretch of steady-state work."""
+        if gap_cycles <= 0:
+            return
+        n = len(self._start)
+        for i in range(n):
+            s, e = self._start[i], self._end[i]
+            if s >= cut_cycle:
+                self._start[i], self._end[i] = s + gap_cycles, e + gap_cycles
+            elif e > cut_cycle:
+                self._end[i] = cut_cycle
+                self.record(self._component[i], self._kind[i], cut_cycle + gap_cycles, e + gap_cycles, self._tag[i])
+
+    def busy_fraction(self, start_cycle: float, end_cycle: float) -> dict[str, float]:
+        """Per component, the fraction of [start_cycle, end_cycle) it was busy (union of its intervals)."""
+        out: dict[str, float] = {}
+        width = end_cycle - start_cycle
+        if width <= 0 or not self._start:
+            return out
+        s = np.asarray(self._start, dtype=float)
+        e = np.asarray(self._end, dtype=float)
+        idx = np.flatnonzero((s < end_cycle) & (e > start_cycle))
+        by_comp: dict[str, list[int]] = {}
+        for i in idx.tolist():
+            by_comp.setdefault(self._component[i], []).append(i)
+        for comp in sorted(by_comp):
+            sel = by_comp[comp]
+            ms, me = merge_intervals(np.clip(s[sel], start_cycle, end_cycle), np.clip(e[sel], start_cycle, end_cycle))
+            busy = float(np.sum(me - ms))
+            if busy > 0:
+                out[comp] = min(busy / width, 1.0)
+        return out
 
     # ---- internals ---------------------------------------------------------------------------------
     def _select(self, component: str | None, kind: str | None) -> np.ndarray:
@@ -155,7 +200,7 @@ def merge_intervals(starts: Iterable[float], ends: Iterable[float]) -> tuple[np.
     return ms, me
 
 
-def _covered_before(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def covered_before(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Busy time in [0, p) for each p, given disjoint sorted intervals."""
     if starts.size == 0:
         return np.zeros_like(points)
@@ -166,3 +211,6 @@ def _covered_before(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) ->
     last = np.maximum(k - 1, 0)
     partial = np.clip(points - starts[last], 0.0, lengths[last])
     return np.where(k > 0, out + partial, 0.0)
+
+
+_covered_before = covered_before  # old private name

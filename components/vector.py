@@ -48,6 +48,10 @@ class VectorUnit(BusyUnit):
 
     def compute(self, elements: float, kind: str, tag: str = "") -> Generator[simpy.events.Event, object, int]:
         """Process body: run op `kind` over `elements` elements; returns the cycles."""
+        cycles, counters = self.job(elements, kind)
+        return self._busy(cycles, kind, tag, counters)
+
+    def job(self, elements: float, kind: str) -> tuple[int, dict[str, float]]:
+        """(cycles, counters) of op `kind` over `elements` elements."""
         ops = vector_ops(elements, kind, self.cfg)
-        cycles = vector_cycles(ops, self.cfg)
-        return self._busy(cycles, kind, tag, {VECTOR_OPS: ops, "elements": elements})
+        return vector_cycles(ops, self.cfg), {VECTOR_OPS: ops, "elements": elements}
