@@ -9,7 +9,8 @@ zero). The tile variant counts, per group of ``G`` consecutive channels, the fra
 
 The result is a ``workloads.SparsityProfile`` (``kind="measured"``) that attaches to the graph; its
 ``info`` records the sampler, steps, seed, samples, policy, the MAC-weighted mean and the parameters of
-``workloads.synthetic_profile`` fitted to it (``fitted_synthetic``, see :func:`fit_synthetic`; and
+``workloads.synthetic_profile`` fitted to it (``fitted_synthetic``, by ``workloads.fit_synthetic_profile``,
+re-exported here as :func:`fit_synthetic`; and
 ``fitted_synthetic_conv_only``, the fit over the convolutions alone: the linear layers' inputs are the
 time embedding, one value per channel and step, so their zero fractions are 0 or 1 and dominate the
 spreads of the all-node fit).
@@ -22,6 +23,8 @@ import networkx as nx
 import numpy as np
 import torch
 from torch import nn
+
+from workloads.profile import fit_synthetic_profile as fit_synthetic  # the one fit, next to its generator
 
 from .diffusion import DDIMSampler
 from .errors import QuantError
@@ -76,38 +79,6 @@ class ZeroCounter:
         tz = None if self.tile is None else {
             n: (self.tile[n] / np.maximum(self.positions[n], 1)[:, None]).astype(np.float32) for n in self.nodes}
         return zf, tz
-
-
-def fit_synthetic(profile_zf: dict[str, np.ndarray], eps: float = 0.01) -> dict:
-    """Fit ``workloads.synthetic_profile``'s parameters to measured zero fractions.
-
-    In logit space (fractions clipped to ``[eps, 1 - eps]``), with ``s`` running from -0.5 to 0.5 over the
-    steps: ``node_spread`` = std of per-node mean logits; ``channel_spread`` = std of per-channel mean
-    logits around their node's mean; ``step_drift`` = std of the per-channel least-squares slopes over
-    ``s`` (the generator draws each channel's drift from N(0, step_drift) and multiplies by ``s``);
-    ``step_noise`` = std of the residuals after each channel's mean and slope; ``mean`` = the unweighted
-    measured mean (what the generator hits exactly).
-    """
-    node_means, chan_dev, slopes, resid, total, count = [], [], [], [], 0.0, 0
-    for a in profile_zf.values():
-        a = np.asarray(a, np.float64)
-        total += a.sum()
-        count += a.size
-        L = np.log(np.clip(a, eps, 1 - eps) / (1 - np.clip(a, eps, 1 - eps)))
-        T = L.shape[0]
-        s = (np.arange(T) / max(T - 1, 1) - 0.5)[:, None]
-        cm = L.mean(0)
-        nm = cm.mean()
-        node_means.append(nm)
-        chan_dev.append(cm - nm)
-        ss = float((s ** 2).sum())
-        slope = ((s * (L - cm)).sum(0) / ss) if ss > 0 else np.zeros_like(cm)
-        slopes.append(slope)
-        resid.append((L - cm - s * slope).ravel())
-    cat = np.concatenate
-    return {"mean": total / count if count else 0.0, "node_spread": float(np.std(node_means)),
-            "channel_spread": float(np.std(cat(chan_dev))), "step_drift": float(np.std(cat(slopes))),
-            "step_noise": float(np.std(cat(resid))), "logit_clip": eps}
 
 
 @torch.no_grad()

@@ -19,14 +19,17 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import yaml
 
 from .errors import ProfileMismatchError, WorkloadError, WorkloadFileError
 
-__all__ = ["SparsityProfile", "synthetic_profile", "eligible_nodes", "PROFILE_FORMAT_VERSION"]
+__all__ = ["SparsityProfile", "synthetic_profile", "synthetic_profile_defaults", "fit_synthetic_profile",
+           "eligible_nodes", "PROFILE_FORMAT_VERSION", "SYNTHETIC_DEFAULTS_FILE"]
 
 PROFILE_FORMAT = "sqdm-sparsity-profile"
 PROFILE_FORMAT_VERSION = 1
@@ -104,7 +107,7 @@ class SparsityProfile:
 
     # -- files ---------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the profile (``.npz``); written to a temporary file first, then renamed."""
+        """Write the profile (``.npz``) atomically (:func:`components.fileio.atomic_path`)."""
         path = Path(path)
         ids = self.node_ids
         meta = {"format": PROFILE_FORMAT, "format_version": PROFILE_FORMAT_VERSION, "kind": self.kind,
@@ -115,11 +118,13 @@ class SparsityProfile:
                   "zero_fraction": _concat([self.zero_fraction[n] for n in ids])}
         if self.tile_zero_fraction is not None:
             arrays["tile_zero_fraction"] = _concat([self.tile_zero_fraction[n] for n in ids])
-        tmp = path.with_name(path.name + ".tmp.npz")
+        from components.fileio import OutputPathError, atomic_path  # lazy: the file helpers are only for writing
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(tmp, **arrays)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:  # a unique temporary name in the target folder, renamed when complete
+                with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name without it
+                    np.savez_compressed(f, **arrays)
+        except OutputPathError as e:
+            raise WorkloadFileError(f"profile file {path}: {e}") from None
         except OSError as e:
             raise WorkloadFileError(f"profile file {path}: cannot write ({e.strerror or e})") from None
         return path
@@ -176,64 +181,214 @@ def _split(flat: np.ndarray, steps: int, chans: list[int], ids: list[str]) -> di
     return out
 
 
-def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float = 0.65, channel_spread: float = 1.0,
-                      node_spread: float = 0.5, step_drift: float = 1.0, step_noise: float = 0.1,
-                      seed: int = 0) -> SparsityProfile:
-    """A seeded synthetic profile for ``g``'s eligible nodes, hitting ``mean`` to within 1e-5.
+# -- the synthetic generator and its inverse, the fit ----------------------------------------------
+SYNTHETIC_DEFAULTS_FILE = Path(__file__).parent / "data" / "synthetic_profile.yaml"
+GENERATOR_FIELDS = ("mean", "node_spread", "channel_spread", "drift_per_step", "step_noise", "reference_steps",
+                    "seed")
+FIT_FIELDS = ("logit_clip",)
+FIT_DOF_PER_CHANNEL = 2  # the fit removes a mean and a slope per channel before measuring step_noise
+# Bisection for the offset (logit units): sigmoid(+-60) is 1 - 1e-26 / 1e-26, beyond any reachable mean; the
+# bracket halves each iteration, so 200 iterations or a 1e-12 bracket end it (float64 resolution).
+OFFSET_BRACKET_LOGIT = 60.0
+OFFSET_MAX_ITERATIONS = 200
+OFFSET_TOLERANCE_LOGIT = 1e-12
 
-    Zero fractions are ``sigmoid(offset + node_bias + channel_bias + drift * s + noise)`` with ``s`` going
-    from -0.5 (first step) to +0.5 (last step): ``node_spread``, ``channel_spread`` and ``step_noise`` are
-    the standard deviations (logit units) of the per-tensor, per-channel and per-(step, channel) terms,
-    ``step_drift`` the standard deviation of each channel's total drift over the run. ``offset`` is
-    solved by bisection so the unweighted mean over all entries equals ``mean``. The defaults are
-    placeholders until fitted to a measured profile (see ``quant``); the fitted values are recorded in
-    the measured profile's ``info``. Nodes reading the same ReLU output get the same values, as measured
-    profiles do.
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow for any finite logit (tanh form)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_count(v: object, minimum: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def _check_generator_params(where: str, p: dict) -> None:
+    """One-line :class:`WorkloadError` naming the first bad field of the generator parameters ``p``."""
+    if not (_is_number(p["mean"]) and 0.0 <= p["mean"] <= 1.0):
+        raise WorkloadError(f"{where}: mean={p['mean']!r} must be within [0, 1]")
+    for name in ("node_spread", "channel_spread", "drift_per_step", "step_noise"):
+        if not (_is_number(p[name]) and p[name] >= 0):
+            raise WorkloadError(f"{where}: {name}={p[name]!r} must be a finite number >= 0")
+    if not _is_count(p["reference_steps"], 1):
+        raise WorkloadError(f"{where}: reference_steps={p['reference_steps']!r} must be a positive integer")
+    if not _is_count(p["seed"], 0):
+        raise WorkloadError(f"{where}: seed={p['seed']!r} must be an integer >= 0")
+
+
+@lru_cache(maxsize=1)
+def _defaults_file() -> tuple[dict, dict]:
+    """(generator defaults, fit settings) of ``workloads/data/synthetic_profile.yaml``, validated."""
+    where = f"synthetic profile defaults {SYNTHETIC_DEFAULTS_FILE}"
+    try:
+        data = yaml.safe_load(SYNTHETIC_DEFAULTS_FILE.read_text())
+    except OSError as e:
+        raise WorkloadFileError(f"{where}: cannot read ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        raise WorkloadFileError(f"{where}: not valid YAML ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise WorkloadFileError(f"{where}: must be a mapping with sections 'generator' and 'fit'")
+    out = []
+    for section, fields in (("generator", GENERATOR_FIELDS), ("fit", FIT_FIELDS)):
+        sec = data.get(section)
+        if not isinstance(sec, dict):
+            raise WorkloadFileError(f"{where}: section '{section}' missing or not a mapping")
+        missing = [f for f in fields if f not in sec]
+        if missing:
+            raise WorkloadFileError(f"{where}: field '{section}.{missing[0]}' missing")
+        out.append({f: sec[f] for f in fields})
+    gen, fit = out
+    try:
+        _check_generator_params(where + ": generator", gen)
+    except WorkloadError as e:
+        raise WorkloadFileError(str(e).replace(": generator: ", ": generator.", 1)) from None
+    if not (_is_number(fit["logit_clip"]) and 0.0 < fit["logit_clip"] < 0.5):
+        raise WorkloadFileError(f"{where}: fit.logit_clip={fit['logit_clip']!r} must be within (0, 0.5)")
+    return gen, fit
+
+
+def synthetic_profile_defaults() -> dict:
+    """The generator's default parameters (a copy), read from ``workloads/data/synthetic_profile.yaml``.
+
+    The one source of these defaults: :func:`synthetic_profile` uses them for every argument left at
+    ``None``, and the simulator (``des``) calls it that way, so the Python API and ``sqdm simulate``
+    produce the same profile.
     """
-    for name, v in (("channel_spread", channel_spread), ("node_spread", node_spread),
-                    ("step_drift", step_drift), ("step_noise", step_noise)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise WorkloadError(f"synthetic profile: {name}={v!r} must be a finite number >= 0")
-    if not (isinstance(mean, (int, float)) and 0.0 <= mean <= 1.0):
-        raise WorkloadError(f"synthetic profile: mean={mean!r} must be within [0, 1]")
-    if not isinstance(steps, int) or steps <= 0:
+    return dict(_defaults_file()[0])
+
+
+def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float | None = None, channel_spread: float | None = None,
+                      node_spread: float | None = None, drift_per_step: float | None = None,
+                      step_noise: float | None = None, reference_steps: int | None = None,
+                      seed: int | None = None) -> SparsityProfile:
+    """A seeded synthetic profile for ``g``'s eligible nodes; every parameter left at ``None`` takes its
+    default from ``workloads/data/synthetic_profile.yaml`` (see :func:`synthetic_profile_defaults`).
+
+    Zero fraction at step ``t`` (0-based) of channel ``c`` of a tensor::
+
+        sigmoid(offset + node_bias + channel_bias[c] + drift_rate[c] * (t - anchor) + noise[t, c])
+
+    all in logit units: ``node_bias ~ N(0, node_spread)`` per tensor; ``channel_bias ~ N(0,
+    channel_spread)`` per channel, centred over the tensor's channels (so a tensor's mean logit is its
+    ``node_bias``, what the fit's ``node_spread`` measures); ``drift_rate ~ N(0, drift_per_step)`` (logits
+    per sampling step) per channel; ``noise ~ N(0, step_noise)`` per (step, channel). The drift is defined per step, not per run: step
+    ``t`` looks the same whatever ``steps`` is. ``anchor = (reference_steps - 1) / 2``, the middle of the
+    reference horizon (the steps the defaults were fitted over), where a channel sits at its fitted mean.
+
+    ``offset`` is solved by bisection so that the unweighted mean over all (node, step, channel) entries
+    of the first ``reference_steps`` steps equals ``mean`` (to 1e-5); it never depends on ``steps``
+    (steps beyond ``steps`` are drawn to solve it when the run is shorter). Hence a run of exactly
+    ``reference_steps`` steps hits ``mean``; a shorter or longer run is near it, and runs much longer
+    than the horizon drift towards 0.5 as the channels' drifts saturate them (defaults on ddpm-cifar10:
+    0.651 at 10 steps, 0.650 at 20, 0.609 at 50, 0.544 at 200).
+
+    Random draws: the per-tensor and per-channel terms first (tensor by tensor), then the noise step by
+    step, so the first ``k`` steps of a longer profile equal the ``k``-step profile bit for bit (same
+    parameters and seed). Nodes reading the same ReLU output get the same values, as measured profiles
+    do. :func:`fit_synthetic_profile` is the inverse (parameters from a measured profile).
+    """
+    given = {"mean": mean, "node_spread": node_spread, "channel_spread": channel_spread,
+             "drift_per_step": drift_per_step, "step_noise": step_noise, "reference_steps": reference_steps,
+             "seed": seed}
+    defaults = _defaults_file()[0]
+    p = {k: (defaults[k] if v is None else v) for k, v in given.items()}
+    _check_generator_params("synthetic profile", p)
+    if not _is_count(steps, 1):
         raise WorkloadError(f"synthetic profile: steps={steps!r} must be a positive integer")
     ids = eligible_nodes(g)
     if not ids:
         raise WorkloadError(f"synthetic profile: graph '{g.graph.get('model')}' has no sparse-eligible node "
                             "(build it with --activation relu)")
-    rng = np.random.default_rng(seed)
-    s = (np.arange(steps) / max(steps - 1, 1) - 0.5)[:, None]
-    by_source: dict[tuple[str, int], np.ndarray] = {}  # consumers of one ReLU tensor see the same zeros
-    logits = {}
-    for n in ids:
-        c = int(g.nodes[n]["in_channels"])
-        key = (g.nodes[n].get("sparse_source") or n, c)
-        if key not in by_source:
-            base = rng.normal(0, node_spread) + rng.normal(0, channel_spread, size=c)[None, :]
-            drift = rng.normal(0, step_drift, size=c)[None, :] * s
-            by_source[key] = base + drift + rng.normal(0, step_noise, size=(steps, c))
-        logits[n] = by_source[key]
-    flat = np.concatenate([v.ravel() for v in logits.values()])
-
-    def mean_at(off: float) -> float:
-        return float(np.mean(1.0 / (1.0 + np.exp(-(flat + off)))))
-
-    if mean in (0.0, 1.0):
-        zf = {n: np.full_like(v, mean, dtype=np.float32) for n, v in logits.items()}
+    ref = p["reference_steps"]
+    horizon = max(steps, ref)
+    keys = {n: (g.nodes[n].get("sparse_source") or n, int(g.nodes[n]["in_channels"])) for n in ids}
+    sources = list(dict.fromkeys(keys.values()))  # consumers of one ReLU tensor see the same zeros
+    rng = np.random.default_rng(p["seed"])
+    static = {}
+    for key in sources:
+        c = key[1]
+        channel_bias = rng.normal(0, p["channel_spread"], size=c)
+        # centred per tensor, so the tensor's mean logit is its node_bias (what the fit's node_spread measures)
+        bias = rng.normal(0, p["node_spread"]) + (channel_bias - channel_bias.mean())
+        static[key] = (bias, rng.normal(0, p["drift_per_step"], size=c))
+    # Row t holds step t's noise of every tensor: drawing more steps only appends rows (prefix property).
+    noise = rng.normal(0, p["step_noise"], size=(horizon, sum(k[1] for k in sources)))
+    from_anchor_steps = (np.arange(horizon) - (ref - 1) / 2.0)[:, None]
+    by_source, col = {}, 0
+    for key in sources:
+        bias, rate = static[key]
+        by_source[key] = bias[None, :] + rate[None, :] * from_anchor_steps + noise[:, col:col + key[1]]
+        col += key[1]
+    logits = {n: by_source[keys[n]] for n in ids}
+    if p["mean"] in (0.0, 1.0):
+        off = None  # no finite offset: every entry is exactly 0 or 1
+        zf = {n: np.full((steps, v.shape[1]), p["mean"], dtype=np.float32) for n, v in logits.items()}
     else:
-        lo, hi = -60.0, 60.0
-        for _ in range(200):
+        flat = np.concatenate([v[:ref].ravel() for v in logits.values()])
+        lo, hi = -OFFSET_BRACKET_LOGIT, OFFSET_BRACKET_LOGIT
+        for _ in range(OFFSET_MAX_ITERATIONS):
             mid = 0.5 * (lo + hi)
-            if mean_at(mid) < mean:
+            if float(np.mean(_sigmoid(flat + mid))) < p["mean"]:
                 lo = mid
             else:
                 hi = mid
-            if hi - lo < 1e-12:
+            if hi - lo < OFFSET_TOLERANCE_LOGIT:
                 break
         off = 0.5 * (lo + hi)
-        zf = {n: (1.0 / (1.0 + np.exp(-(v + off)))).astype(np.float32) for n, v in logits.items()}
-    info = {"generator": "synthetic_profile", "mean": mean, "channel_spread": channel_spread,
-            "node_spread": node_spread, "step_drift": step_drift, "step_noise": step_noise, "seed": seed}
+        zf = {n: _sigmoid(v[:steps] + off).astype(np.float32) for n, v in logits.items()}
+    info = {"generator": "synthetic_profile", **p, "offset_logit": off}
     return SparsityProfile(kind="synthetic", model=str(g.graph.get("model", "")), steps=steps,
                            zero_fraction=zf, info=info)
+
+
+def fit_synthetic_profile(zero_fraction: dict[str, np.ndarray], *, logit_clip: float | None = None) -> dict:
+    """Fit :func:`synthetic_profile`'s parameters to a profile's zero fractions (``{node: [T, C]}``).
+
+    The inverse of the generator, in logit space (fractions clipped to ``[logit_clip, 1 - logit_clip]``,
+    default: the ``fit.logit_clip`` the shipped defaults were fitted with), with ``t`` the step index
+    centred on the middle of the ``T`` steps: ``node_spread`` = std of the per-node mean logits;
+    ``channel_spread`` = std of the per-channel mean logits around their node's mean;
+    ``drift_per_step`` = std of the per-channel least-squares slopes over ``t`` (logits per step);
+    ``step_noise`` = rms of the residuals after each channel's mean and slope (``T - 2`` degrees of freedom
+    per channel, so it is unbiased for the generator's parameter); ``mean`` = the unweighted
+    mean zero fraction (what the generator hits over ``reference_steps``); ``reference_steps`` = ``T``
+    (the horizon the fit describes: the generator anchors the drift at its middle, as the fit does).
+    """
+    clip = _defaults_file()[1]["logit_clip"] if logit_clip is None else logit_clip
+    if not (_is_number(clip) and 0.0 < clip < 0.5):
+        raise WorkloadError(f"synthetic profile fit: logit_clip={clip!r} must be within (0, 0.5)")
+    if not zero_fraction:
+        raise WorkloadError("synthetic profile fit: no node to fit")
+    lengths = {np.shape(a)[0] for a in zero_fraction.values()}
+    if len(lengths) != 1:
+        raise WorkloadError(f"synthetic profile fit: nodes have different step counts {sorted(lengths)}")
+    steps = lengths.pop()
+    from_middle_steps = (np.arange(steps) - (steps - 1) / 2.0)[:, None]
+    sum_sq = float((from_middle_steps ** 2).sum())
+    node_means, chan_dev, slopes, resid, total, count = [], [], [], [], 0.0, 0
+    for a in zero_fraction.values():
+        a = np.asarray(a, np.float64)
+        total += a.sum()
+        count += a.size
+        q = np.clip(a, clip, 1 - clip)
+        L = np.log(q / (1 - q))
+        cm = L.mean(0)
+        nm = cm.mean()
+        node_means.append(nm)
+        chan_dev.append(cm - nm)
+        slope = (from_middle_steps * (L - cm)).sum(0) / sum_sq if sum_sq > 0 else np.zeros_like(cm)
+        slopes.append(slope)
+        resid.append((L - cm - from_middle_steps * slope).ravel())
+    cat = np.concatenate
+    res = cat(resid)
+    # each channel's mean and slope take 2 of its T degrees of freedom: divide by T - 2 so a synthetic
+    # profile's step_noise is recovered without bias
+    noise_dof = res.size * (steps - FIT_DOF_PER_CHANNEL) / steps
+    step_noise = float(np.sqrt((res ** 2).sum() / noise_dof)) if noise_dof > 0 else 0.0
+    return {"mean": float(total / count) if count else 0.0, "node_spread": float(np.std(node_means)),
+            "channel_spread": float(np.std(cat(chan_dev))), "drift_per_step": float(np.std(cat(slopes))),
+            "step_noise": step_noise, "reference_steps": int(steps), "logit_clip": clip}

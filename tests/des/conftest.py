@@ -27,9 +27,15 @@ def graph(model: str, policy: str, activation: str = "relu"):
     return apply_policy(build_workload(model, activation=activation), POLICIES[policy])
 
 
+RUN_DRIFT_LOGIT = 2.0  # std of each channel's drift from the first to the last step of a test run
+
+
 @functools.lru_cache(maxsize=None)
 def profile(model: str, steps: int, mean: float = 0.65, seed: int = 0):
-    return synthetic_profile(graph(model, "sqdm"), steps, mean=mean, seed=seed, step_drift=2.0)
+    """A synthetic profile whose channels drift by N(0, RUN_DRIFT_LOGIT) logits over the run, with the mean
+    hit over the run (the generator's drift is per step, so the run's drift is spread over steps - 1)."""
+    return synthetic_profile(graph(model, "sqdm"), steps, mean=mean, seed=seed,
+                             drift_per_step=RUN_DRIFT_LOGIT / max(steps - 1, 1), reference_steps=steps)
 
 
 @pytest.fixture
