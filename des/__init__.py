@@ -9,14 +9,35 @@ Typical use::
 
     g = apply_policy(build_workload("ddpm-cifar10", activation="relu"), "sqdm")
     report = simulate(g, load_shipped_config("sqdm"), steps=10, profile=synthetic_profile(g, 10))
-"""
-from .analytical import node_cycles as analytical_node_cycles
-from .engine import SimulationError, simulate
-from .mapping import NodePlan, plan_graph
-from .precision import PrecisionError, hw_format, mac_format
-from .report import Report
-from .residency import Residency, plan_residency
-from .work import StepWork, TileWork, tile_works
 
-__all__ = ["analytical_node_cycles", "SimulationError", "simulate", "NodePlan", "plan_graph", "PrecisionError",
-           "hw_format", "mac_format", "Report", "Residency", "plan_residency", "StepWork", "TileWork", "tile_works"]
+The names below are imported on first use (PEP 562), so ``import des.cli`` stays light: the ``sqdm``
+command starts without importing torch and can answer Ctrl-C during its own imports with one line.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "analytical_node_cycles": (".analytical", "node_cycles"),
+    "SimulationError": (".engine", "SimulationError"), "simulate": (".engine", "simulate"),
+    "NodePlan": (".mapping", "NodePlan"), "plan_graph": (".mapping", "plan_graph"),
+    "PrecisionError": (".precision", "PrecisionError"), "hw_format": (".precision", "hw_format"),
+    "mac_format": (".precision", "mac_format"), "Report": (".report", "Report"),
+    "Residency": (".residency", "Residency"), "plan_residency": (".residency", "plan_residency"),
+    "StepWork": (".work", "StepWork"), "TileWork": (".work", "TileWork"), "tile_works": (".work", "tile_works"),
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(module, __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'des' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,17 +1,28 @@
 """The ``sqdm`` command line: a thin layer over the packages' public APIs.
 
-Every error a user can cause (unknown model, bad file, invalid config, ...) is raised by the packages as
-a ``ValueError`` subclass with a one-line message; :func:`main` prints it as ``sqdm: error: ...`` and
-exits with status 2, never with a traceback.
+Every error a user can cause (unknown model, bad file, invalid config, a number out of its bounds, a bad
+command line, an output path that cannot be written, ...) is raised by the packages as a ``ValueError``
+subclass with a one-line message, or by argparse; :func:`main` prints it as one line
+``sqdm: error: ...`` and returns status 2, never a traceback. Around that:
+
+* warnings of libraries (torch, numpy, ...) raised during a command are held back; they are shown after a
+  command that succeeds and dropped on the error path, where progress bars are cleared too, so an error is
+  the only line a user sees;
+* Ctrl-C at any point (imports included: this module and ``des/__init__`` import nothing heavy) prints
+  ``sqdm: interrupted`` and returns 130 (128 + SIGINT, what shells expect of an interrupted program);
+* a closed stdout (``| head``) is not an error: commands write their files before printing anything;
+* ``--help`` prints the help and raises ``SystemExit(0)``, as argparse does.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+import unicodedata
+import warnings
 from typing import Callable, Sequence
 
 _PROJECT_PACKAGES = {"workloads", "quant", "components", "des", "plots"}
+_MAX_ERROR_CHARS = 2000
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
 
 
@@ -44,21 +55,25 @@ def _models_run(args: argparse.Namespace) -> int:
 
 # -- sqdm graph -------------------------------------------------------------------------------------
 def _graph_args(p: argparse.ArgumentParser) -> None:
+    from .limits import batch_arg, resolution_arg
     p.add_argument("model", help="zoo model name (see 'sqdm models')")
-    p.add_argument("--resolution", type=int, default=None, help="input resolution in pixels (default: model's)")
+    p.add_argument("--resolution", type=resolution_arg, default=None,
+                   help="input resolution in pixels (default: model's)")
     p.add_argument("--activation", choices=["relu", "silu"], default="silu")
-    p.add_argument("--batch", type=int, default=1, help="images per network evaluation")
+    p.add_argument("--batch", type=batch_arg, default=1, help="images per network evaluation")
     p.add_argument("--cfg", action="store_true", help="classifier-free guidance (doubles the batch)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", default=None,
                    help="workload file to write (default: <model>-<activation>.workload.json)")
     p.add_argument("--summary", action="store_true", help="print the per-block table")
 
 
 def _graph_run(args: argparse.Namespace) -> int:
+    from components.fileio import check_output_path
     from workloads import block_summary, build_workload, write_graph
+    out = check_output_path(f"{args.model}-{args.activation}.workload.json" if args.out is None else args.out,
+                            "--out")
     g = build_workload(args.model, resolution=args.resolution, activation=args.activation, batch=args.batch,
                        cfg=args.cfg)
-    out = args.out or Path(f"{args.model}-{args.activation}.workload.json")
     write_graph(g, out)
     if args.summary:
         df = block_summary(g)
@@ -90,10 +105,22 @@ def _load_command_modules() -> None:
             importlib.import_module(f"des.{info.name}")
 
 
+class UsageError(ValueError):
+    """A command line argparse refuses (unknown option, a value out of its bounds, ...)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        cmd = self.prog[len("sqdm"):].strip() if self.prog.startswith("sqdm") else self.prog
+        raise UsageError(f"{cmd}: {message}" if cmd else message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     _load_command_modules()
-    parser = argparse.ArgumentParser(prog="sqdm", description="SQ-DM accelerator simulator")
+    parser = _Parser(prog="sqdm", description="SQ-DM accelerator simulator")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (configure, _, help_) in COMMANDS.items():
         configure(sub.add_parser(name, help=help_, description=help_))
@@ -107,25 +134,63 @@ def _is_user_error(e: BaseException) -> bool:
     return isinstance(e, ValueError) and (mod in _PROJECT_PACKAGES or mod == "pydantic_core")
 
 
+def one_line(text: str) -> str:
+    """``text`` as one printable line: whitespace runs become one space, other control characters are escaped
+    (a file name cannot move the cursor or start a new line), at most 2,000 characters."""
+    flat = " ".join(text.split())
+    out = "".join(ch if unicodedata.category(ch) != "Cc" else ascii(ch)[1:-1] for ch in flat)
+    return out if len(out) <= _MAX_ERROR_CHARS else out[: _MAX_ERROR_CHARS - 3] + "..."
+
+
+def _clear_progress_bars() -> None:
+    """Remove unfinished tqdm bars from the terminal (nothing but the error line is left on the error path)."""
+    tqdm_mod = sys.modules.get("tqdm")
+    bars = getattr(getattr(tqdm_mod, "tqdm", None), "_instances", None)
+    for bar in list(bars or ()):
+        try:
+            bar.leave = False
+            bar.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+
+def _fail(msg: str) -> int:
+    _clear_progress_bars()
+    print(f"sqdm: error: {one_line(msg) or 'failed'}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sqdm`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``sqdm`` console script; returns the exit status (see the module docstring)."""
+    caught: list[warnings.WarningMessage] = []
     try:
-        return COMMANDS[args.command][1](args)
+        with warnings.catch_warnings(record=True) as caught:
+            args = build_parser().parse_args(argv)
+            status = COMMANDS[args.command][1](args)
     except KeyboardInterrupt:
+        _clear_progress_bars()
         print("sqdm: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into a reader that stopped (e.g. head): not an error
+    except BrokenPipeError:  # output piped into a reader that stopped (e.g. head): files are already written
         import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 0
+    except UsageError as e:
+        return _fail(str(e))
+    except MemoryError:
+        return _fail("out of memory; use a smaller --steps, --batch, --resolution or --samples (des/limits.py)")
     except Exception as e:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
         if not _is_user_error(e):
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"sqdm: error: {msg}", file=sys.stderr)
-        return 2
+        return _fail(str(e).strip() or type(e).__name__)
+    for w in caught:  # held back during the command: shown only after a success
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    return status
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m des.cli: run the imported module, whose COMMANDS the cmd_* modules fill
+    from des.cli import main as _main
+    sys.exit(_main())

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .cli import register
+from .limits import batch_arg, fraction_arg, resolution_arg, seed_arg, steps_arg
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -14,41 +14,56 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="override a hardware field, e.g. --set dram.bandwidth_gbytes_per_s=204.8 (repeatable)")
     p.add_argument("--policy", default=None, help="precision policy name or YAML (default: the machine's)")
     p.add_argument("--profile", default=None, help="sparsity profile (.npz); default: synthetic (des/defaults.yaml)")
-    p.add_argument("--synthetic-mean", type=float, default=None, help="mean zero fraction of the synthetic profile")
-    p.add_argument("--seed", type=int, default=None, help="seed of the synthetic profile")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (network evaluations)")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--synthetic-mean", type=fraction_arg, default=None,
+                   help="mean zero fraction of the synthetic profile")
+    p.add_argument("--seed", type=seed_arg, default=None, help="seed of the synthetic profile")
+    from .run import DEFAULTS_FILE, run_defaults
+    p.add_argument("--steps", type=steps_arg, default=None,
+                   help=f"sampling steps (network evaluations); default {run_defaults()['steps']} "
+                        f"({DEFAULTS_FILE.parent.name}/{DEFAULTS_FILE.name})")
+    p.add_argument("--batch", type=batch_arg, default=1)
     p.add_argument("--cfg", action="store_true", help="classifier-free guidance (doubles the batch)")
-    p.add_argument("--resolution", type=int, default=None)
+    p.add_argument("--resolution", type=resolution_arg, default=None)
     p.add_argument("--activation", choices=["relu", "silu"], default=None, help="zoo models: default relu")
-    p.add_argument("--out", type=Path, default=None, help="write the full report as JSON")
-    p.add_argument("--plot", type=Path, default=None, help="write the utilization-over-time figure (PNG)")
+    p.add_argument("--out", default=None, help="write the full report as JSON")
+    p.add_argument("--plot", default=None,
+                   help="write the utilization-over-time figure (.png, .pdf or .svg; no suffix: .png is added)")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from components.fileio import IMAGE_SUFFIXES, check_distinct_outputs, check_output_path
     from .run import RunSpec, run
+    # outputs are checked before the run, written before anything is printed (a closed stdout loses nothing)
+    out = None if args.out is None else check_output_path(args.out, "--out")
+    plot = None if args.plot is None else check_output_path(args.plot, "--plot", suffixes=IMAGE_SUFFIXES,
+                                                            default_suffix=".png")
+    check_distinct_outputs({"--out": out, "--plot": plot})
     spec = RunSpec(hw=args.hw, workload=args.workload, policy=args.policy, profile=args.profile,
                    steps=args.steps, batch=args.batch, cfg=args.cfg, resolution=args.resolution,
                    activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed,
                    overrides=tuple(args.overrides))
     r = run(spec)
-    print(format_summary(r))
-    if args.out is not None:
-        r.to_json(args.out)
-        print(f"wrote {args.out}")
-    if args.plot is not None:
+    written = []
+    if out is not None:
+        r.to_json(out)
+        written.append(out)
+    if plot is not None:
         from plots.utilization import plot_utilization
-        print(f"wrote {plot_utilization(r, args.plot)}")
+        written.append(plot_utilization(r, plot))
+    print(format_summary(r))
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
 def format_summary(r) -> str:
     """A human-readable summary of a Report."""
     ana = float(r.analytical_node_cycles.sum())
+    ana_err = f"{100 * (r.total_cycles - ana) / ana:+.2f}%" if ana else "n/a"
     lines = [
         f"{r.model} on {r.hardware} (policy {r.policy}, {r.steps} step(s), batch {r.batch}, profile {r.profile_kind})",
         f"  total            {r.total_cycles:,.0f} cycles = {r.seconds * 1e3:,.3f} ms"
-        f"  ({r.total_cycles / r.steps:,.0f} cycles/step; analytical {ana:,.0f}, {100 * (r.total_cycles - ana) / ana:+.2f}%)",
+        f"  ({r.total_cycles / r.steps:,.0f} cycles/step; analytical {ana:,.0f}, {ana_err})",
         f"  energy           {r.energy_pj / 1e6:,.2f} uJ (dynamic {sum(r.energy_dynamic_pj.values()) / 1e6:,.2f},"
         f" static {sum(r.energy_static_pj.values()) / 1e6:,.2f})",
         f"  MACs             graph {r.macs['graph_macs'] / 1e9:,.3f} G: dense {r.macs['dense_executed_macs'] / 1e9:,.3f} G,"

@@ -2,7 +2,9 @@
 
 ``RunSpec`` is what a scenario file or the CLI names; :func:`resolve_run` loads the hardware config,
 builds or reads the workload graph, applies the precision policy (the machine's default when the graph
-has none) and provides a sparsity profile (a file, or the synthetic default of ``des/defaults.yaml``).
+has none) and provides a sparsity profile (a file, or ``workloads.synthetic_profile`` with its own
+defaults, ``workloads/data/synthetic_profile.yaml``, so a CLI run and the Python API give the same profile).
+Run-level defaults (steps, activation) are in ``des/defaults.yaml``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ from components import (ConfigError, HardwareConfig, list_shipped_configs, parse
                         shipped_config_path)
 from workloads import ZOO, SparsityProfile, build_workload, eligible_nodes, read_graph, synthetic_profile
 
+from components.fileio import InputFileError, check_yaml_file, load_yaml_text
+from components.fileio.limits import MAX_YAML_FILE_BYTES
+from workloads.profile_file import read_profile
+
+from .checks import check_run_inputs
 from .engine import SimulationError, simulate
 from .report import Report
 
@@ -27,8 +34,20 @@ DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
 @lru_cache(maxsize=1)
 def run_defaults() -> dict:
-    """The workload-side defaults (``des/defaults.yaml``)."""
-    return yaml.safe_load(DEFAULTS_FILE.read_text())
+    """The run-level defaults (``des/defaults.yaml``: ``steps``, ``activation``), checked.
+
+    Synthetic-profile defaults are not here: ``workloads.synthetic_profile`` reads its own data file.
+    """
+    d = yaml.safe_load(DEFAULTS_FILE.read_text())
+    where = f"run defaults {DEFAULTS_FILE}"
+    if not isinstance(d, dict):
+        raise SimulationError(f"{where}: must be a mapping")
+    steps = d.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise SimulationError(f"{where}: steps={steps!r} must be a positive integer")
+    if not isinstance(d.get("activation"), str):
+        raise SimulationError(f"{where}: activation={d.get('activation')!r} must be an activation name")
+    return d
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> Hardwar
     else:
         raise SimulationError(f"hardware '{name_or_path}': not a shipped config "
                               f"({', '.join(list_shipped_configs())}) nor a YAML file")
+    check_yaml_file(path, "hardware config", MAX_YAML_FILE_BYTES)  # size, regular file, depth, no aliases
     data = read_yaml_mapping(path)
     source = str(path)
     for item in overrides:
@@ -64,9 +84,9 @@ def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> Hardwar
         if not sep or not key.strip():
             raise ConfigError(source, "<override>", f"'{item}' is not of the form section.field=value")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ConfigError(source, key, f"override value {raw!r} is not valid YAML") from None
+            value = load_yaml_text(raw, "value")
+        except InputFileError as e:
+            raise ConfigError(source, key, f"override value {raw[:40]!r}: {str(e)[len('value: '):]}") from None
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -109,15 +129,12 @@ def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProf
     d = run_defaults()
     steps = spec.steps if spec.steps is not None else int(d["steps"])
     profile = None
+    check_run_inputs(g, hw, steps)  # size within des/limits.py, graph and machine consistent
     if spec.profile is not None:
-        profile = SparsityProfile.load(spec.profile)
+        profile = read_profile(spec.profile)
     elif hw.sparse_cluster is not None and eligible_nodes(g):
-        sp = dict(d["synthetic_profile"])
-        if spec.synthetic_mean is not None:
-            sp["mean"] = spec.synthetic_mean
-        if spec.seed is not None:
-            sp["seed"] = spec.seed
-        profile = synthetic_profile(g, steps, **sp)
+        # None = the generator's own default (workloads/data/synthetic_profile.yaml)
+        profile = synthetic_profile(g, steps, mean=spec.synthetic_mean, seed=spec.seed)
     return g, hw, profile, steps
 
 

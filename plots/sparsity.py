@@ -13,7 +13,8 @@ __all__ = ["plot_sparsity_heatmap"]
 
 def plot_sparsity_heatmap(profile, node_id: str | None = None, path: str | Path = "sparsity_heatmap.png",
                           *, include: str | None = None, title: str | None = None, dpi: int = 130) -> Path:
-    """Write a heatmap PNG of ``profile`` (a SparsityProfile or a path to one) and return its path.
+    """Write a heatmap PNG of ``profile`` (a SparsityProfile or a path to one), atomically, and return the path
+    written (``.png`` appended when ``path`` has no suffix).
 
     ``node_id``: one node (rows = its input channels); ``None``: every node, channels stacked in execution
     order with the node boundaries drawn (y ticks name the nodes); ``include`` (an fnmatch pattern over
@@ -23,10 +24,12 @@ def plot_sparsity_heatmap(profile, node_id: str | None = None, path: str | Path 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from workloads import SparsityProfile
     from workloads.errors import WorkloadError
+    from workloads.profile_file import read_profile
 
-    prof = SparsityProfile.load(profile) if isinstance(profile, (str, Path)) else profile
+    from .figures import save_figure
+
+    prof = read_profile(profile) if isinstance(profile, (str, Path)) else profile
     if node_id is not None:
         if node_id not in prof.zero_fraction:
             raise WorkloadError(f"heatmap: node '{node_id}' is not in the profile (e.g. '{prof.node_ids[0]}')")
@@ -59,8 +62,4 @@ def plot_sparsity_heatmap(profile, node_id: str | None = None, path: str | Path 
     ax.set_title(title or f"{prof.kind} sparsity, {prof.model}" + (f" - {node_id}" if node_id else f" - {include}" if include else "")
                  + f" (mean {mean:.1%})", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=dpi)

@@ -13,14 +13,23 @@ Committed weights live in ``quant/weights/`` (written by ``python -m quant.train
 
 Files hold ``{"state_dict": {name: float16 tensor}, "meta": {...}}``; float16 storage halves the size and
 the loaded model runs in float32 (the FP32 rows of the quality table are these float16-rounded weights).
+
+Loading checks, before any weight reaches a model: a regular file of at most
+``components.fileio.limits.MAX_WEIGHTS_FILE_BYTES``; ``torch.load(weights_only=True)`` (no code runs); the layout above;
+every tensor floating-point and finite; exactly the model's parameter names, each with the model's shape;
+``meta.relu_shift`` a finite number in [0, 10]. Saving is atomic (``components.fileio.atomic_path``).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from components.fileio import InputFileError, atomic_path, check_input_file
+from components.fileio.limits import MAX_WEIGHTS_FILE_BYTES
 
 from .errors import QuantError
 
@@ -89,21 +98,57 @@ def weights_path(which: str, weights_dir: str | Path | None = None) -> Path:
 def save_weights(model: nn.Module, which: str, meta: dict, weights_dir: str | Path | None = None) -> Path:
     """Write ``model``'s parameters (float16) and ``meta`` to the file for ``which``."""
     path = weights_path(which, weights_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().to(torch.float16).clone() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": sd, "meta": meta}, path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": sd, "meta": meta}, tmp)
     return path
 
 
-def _load(which: str, weights_dir) -> tuple[dict, dict]:
+def _load(which: str, weights_dir) -> tuple[dict, dict, Path]:
     path = weights_path(which, weights_dir)
     if not path.exists():
         raise QuantError(f"weights file {path} not found (train with 'sqdm train-digits')")
     try:
+        check_input_file(path, "weights file", MAX_WEIGHTS_FILE_BYTES)
+    except InputFileError as e:
+        raise QuantError(str(e)) from None
+    try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        return {k: v.float() for k, v in blob["state_dict"].items()}, dict(blob.get("meta", {}))
     except Exception as e:  # noqa: BLE001 - any unreadable file is a user-level error
         raise QuantError(f"weights file {path}: unreadable ({type(e).__name__}: {e})") from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict) or \
+            not isinstance(blob.get("meta", {}), dict):
+        raise QuantError(f"weights file {path}: not a sqdm weights file (a mapping with 'state_dict' and 'meta')")
+    sd = {}
+    for k, v in blob["state_dict"].items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor) or not v.is_floating_point():
+            raise QuantError(f"weights file {path}: entry {k!r} is not a floating-point tensor")
+        v = v.float()
+        if not bool(torch.isfinite(v).all()):
+            raise QuantError(f"weights file {path}: tensor '{k}' holds NaN or infinite values")
+        sd[k] = v
+    meta = dict(blob.get("meta", {}))
+    shift = meta.get("relu_shift", 0.0)
+    if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not math.isfinite(shift) or \
+            not 0.0 <= shift <= 10.0:
+        raise QuantError(f"weights file {path}: meta.relu_shift {shift!r} must be a finite number in [0, 10]")
+    return sd, meta, path
+
+
+def _load_into(model: nn.Module, sd: dict, path: Path) -> None:
+    """``model.load_state_dict(sd)`` after checking names and shapes; one-line QuantError naming the file."""
+    want = model.state_dict()
+    missing = [k for k in want if k not in sd]
+    extra = [k for k in sd if k not in want]
+    if missing or extra:
+        what = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which the model does not"
+        raise QuantError(f"weights file {path}: does not fit the model: {what} ({len(missing)} missing, "
+                         f"{len(extra)} unexpected)")
+    for k, v in want.items():
+        if tuple(sd[k].shape) != tuple(v.shape):
+            raise QuantError(f"weights file {path}: tensor '{k}' has shape {list(sd[k].shape)}, the model needs "
+                             f"{list(v.shape)}")
+    model.load_state_dict(sd)
 
 
 def load_digits_unet(activation: str = "relu", weights_dir: str | Path | None = None) -> nn.Module:
@@ -115,13 +160,13 @@ def load_digits_unet(activation: str = "relu", weights_dir: str | Path | None = 
     from workloads import get_model
     if activation not in ("silu", "relu", "relu-plain"):
         raise QuantError(f"activation: unknown '{activation}' (choose silu, relu or relu-plain)")
-    sd, meta = _load(activation, weights_dir)
+    sd, meta, path = _load(activation, weights_dir)
     act = "silu" if activation == "silu" else "relu"
     model = get_model("tiny-digits").build(act, device="cpu")
     shift = float(meta.get("relu_shift", 0.0)) if act == "relu" else 0.0
     if act == "relu":
         set_relu_shift(model, shift)
-    model.load_state_dict(sd)
+    _load_into(model, sd, path)
     model.meta = meta
     model.relu_shift = shift
     return model.eval()
@@ -129,8 +174,8 @@ def load_digits_unet(activation: str = "relu", weights_dir: str | Path | None = 
 
 def load_classifier(weights_dir: str | Path | None = None) -> DigitsClassifier:
     """The trained digits classifier (eval mode)."""
-    sd, meta = _load("classifier", weights_dir)
+    sd, meta, path = _load("classifier", weights_dir)
     m = DigitsClassifier()
-    m.load_state_dict(sd)
+    _load_into(m, sd, path)
     m.meta = meta
     return m.eval()

@@ -12,9 +12,12 @@ A policy is a YAML file (built-ins in ``quant/policies/``)::
         sparse_eligible: true    # optional filters: sparse_eligible (bool), kind (conv|linear|matmul)
         weight: int4_e4m3_v16
         act: uint4_e4m3_v16
-      - regex: ".*"              # or a regular expression (re.fullmatch) over the node id
-        weight: int4_e4m3_v16
+      - regex: ".*"              # or a regular expression (re.fullmatch) over the node id, in the
+        weight: int4_e4m3_v16    # safe subset of quant.patterns (no quantified groups, <= 2 repeats)
         act: int4_e4m3_v16
+
+Files are read safely (``components.fileio``: size limit, UTF-8, nesting depth, no YAML aliases) and validated by the
+pydantic schema of :mod:`quant.policy_schema` before any rule is used.
 
 Format names are those of :func:`quant.formats.get_format`, plus ``fp32`` (no quantization).
 :func:`apply_policy` annotates a workload graph: each MAC node gets ``weight_format``, ``act_format``,
@@ -24,21 +27,24 @@ records the policy name and the share of MACs at each width. The simulator reads
 """
 from __future__ import annotations
 
-import fnmatch
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
+from pydantic import ValidationError
+
+from components.fileio import InputFileError, load_yaml_text, read_input_text, validation_message
+from components.fileio.limits import MAX_YAML_FILE_BYTES
+
+from workloads import MAC_KINDS
 
 from .errors import PolicyError
+from .patterns import glob_matches, regex_matches
 
 __all__ = ["Rule", "Policy", "load_policy", "apply_policy", "builtin_policies", "POLICY_DIR", "format_info",
            "mac_share_by_bits"]
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
-MAC_KINDS = ("conv", "linear", "matmul")
-_RULE_KEYS = {"match", "regex", "sparse_eligible", "kind", "weight", "act", "note"}
 
 
 def format_info(name: str) -> tuple[float, int]:
@@ -71,9 +77,9 @@ class Rule:
             return False
         if self.match is not None:
             mod = str(attrs.get("module", ""))
-            if not (fnmatch.fnmatchcase(node_id, self.match) or fnmatch.fnmatchcase(mod, self.match)):
+            if not (glob_matches(self.match, node_id) or glob_matches(self.match, mod)):
                 return False
-        if self.regex is not None and re.fullmatch(self.regex, node_id) is None:
+        if self.regex is not None and not regex_matches(self.regex, node_id):
             return False
         return True
 
@@ -99,44 +105,22 @@ class Policy:
         return {n: self.resolve(n, d) for n, d in g.nodes(data=True) if d.get("kind") in MAC_KINDS}
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<dict>") -> "Policy":
+    def from_dict(cls, d: object, source: str = "<dict>") -> "Policy":
+        """A Policy from a mapping, validated by :class:`quant.policy_schema.PolicySpec`; one-line PolicyError."""
+        from .policy_schema import PolicySpec
         where = f"policy {source}"
         if not isinstance(d, dict):
             raise PolicyError(f"{where}: top level must be a mapping with 'name' and 'rules'")
-        unknown = set(d) - {"name", "description", "rules", "extra"}
-        if unknown:
-            raise PolicyError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        rules_in = d.get("rules")
-        if not isinstance(rules_in, list) or not rules_in:
-            raise PolicyError(f"{where}: 'rules' must be a non-empty list")
-        rules = []
-        for i, r in enumerate(rules_in):
-            if not isinstance(r, dict):
-                raise PolicyError(f"{where}: rule {i} must be a mapping")
-            bad = set(r) - _RULE_KEYS
-            if bad:
-                raise PolicyError(f"{where}: rule {i}: unknown key(s) {', '.join(sorted(bad))}")
-            for k in ("weight", "act"):
-                if not isinstance(r.get(k), str):
-                    raise PolicyError(f"{where}: rule {i}: '{k}' (a format name) is required")
-                try:
-                    format_info(r[k])
-                except PolicyError as e:
-                    raise PolicyError(f"{where}: rule {i}: {e}") from None
-            if r.get("kind") is not None and r["kind"] not in MAC_KINDS:
-                raise PolicyError(f"{where}: rule {i}: kind '{r['kind']}' must be one of {', '.join(MAC_KINDS)}")
-            if r.get("regex") is not None:
-                try:
-                    re.compile(r["regex"])
-                except re.error as e:
-                    raise PolicyError(f"{where}: rule {i}: bad regex ({e})") from None
-            if "sparse_eligible" in r and not isinstance(r["sparse_eligible"], bool):
-                raise PolicyError(f"{where}: rule {i}: sparse_eligible must be true or false")
-            rules.append(Rule(weight=r["weight"], act=r["act"], match=r.get("match"), regex=r.get("regex"),
-                              sparse_eligible=r.get("sparse_eligible"), kind=r.get("kind"),
-                              note=str(r.get("note", ""))))
-        return cls(name=str(d.get("name") or source), rules=rules, description=str(d.get("description", "")),
-                   source=source, extra=dict(d.get("extra") or {}))
+        try:
+            spec = PolicySpec.model_validate(d)
+        except ValidationError as e:
+            raise PolicyError(validation_message(where, e)) from None
+        except RecursionError:
+            raise PolicyError(f"{where}: nested too deeply") from None
+        rules = [Rule(weight=r.weight, act=r.act, match=r.match, regex=r.regex, sparse_eligible=r.sparse_eligible,
+                      kind=r.kind, note=r.note) for r in spec.rules]
+        return cls(name=spec.name or source, rules=rules, description=spec.description, source=source,
+                   extra=dict(spec.extra or {}))
 
 
 def builtin_policies() -> list[str]:
@@ -146,22 +130,29 @@ def builtin_policies() -> list[str]:
 
 def load_policy(policy: "str | Path | Policy | dict") -> Policy:
     """A :class:`Policy` from a built-in name (``sqdm``, ``int4``, ...), a YAML path, a dict or a Policy."""
-    import yaml
     if isinstance(policy, Policy):
         return policy
     if isinstance(policy, dict):
         return Policy.from_dict(policy)
+    if not isinstance(policy, (str, Path)) or not str(policy) or "\x00" in str(policy):
+        raise PolicyError(f"policy {policy!r}: not a policy name, file, mapping or Policy")
     p = Path(policy)
-    if not p.suffix and (POLICY_DIR / f"{policy}.yaml").exists():
+    if not p.suffix and "/" not in str(policy) and (POLICY_DIR / f"{policy}.yaml").exists():
         p = POLICY_DIR / f"{policy}.yaml"
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except OSError:
+        exists = False
+    if not exists:
         raise PolicyError(f"policy '{policy}': no such file or built-in policy "
                           f"(built-ins: {', '.join(builtin_policies())})")
     try:
-        d = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PolicyError(f"policy file {p}: unreadable ({first})") from None
+        d = load_yaml_text(read_input_text(p, "policy file", MAX_YAML_FILE_BYTES), f"policy file {p}")
+    except InputFileError as e:
+        msg = str(e)
+        prefix = f"policy file {p}: "
+        raise PolicyError(prefix + "unreadable (" + (msg[len(prefix):] if msg.startswith(prefix) else msg) + ")") \
+            from None
     return Policy.from_dict(d, source=str(p))
 
 

@@ -15,6 +15,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .diffusion import DDIMSampler
+from workloads import MAC_KINDS
+
 from .policy import load_policy
 from .qmodel import mac_graph, quantize_model
 from .sparsity import calibration_noise
@@ -58,7 +60,7 @@ def sensitivity_sweep(model: nn.Module, base_policy="sqdm-all4", *, steps: int =
                      "weight": r.weight, "act": r.act, "rel_eps_error": eps_error(qm, x, t, ref)})
     df = pd.DataFrame(rows).sort_values("rel_eps_error", ascending=False).reset_index(drop=True)
     df["mac_share"] = df.macs / sum(int(d.get("macs", 0)) for _, d in g.nodes(data=True)
-                                    if d.get("kind") in ("conv", "linear", "matmul"))
+                                    if d.get("kind") in MAC_KINDS)
     return df
 
 
@@ -89,6 +91,9 @@ _POLICIES = {
 def write_policy_files(eight_bit_nodes: list[str], folder=None, source: str = "docs/sensitivity.csv") -> list:
     """(Re)write the built-in 4-bit policies with the same 8-bit (MXINT8) node list; return the paths."""
     from pathlib import Path
+
+    from components.fileio import atomic_write_text
+
     from .policy import POLICY_DIR
     folder = Path(folder or POLICY_DIR)
     paths = []
@@ -106,6 +111,6 @@ def write_policy_files(eight_bit_nodes: list[str], folder=None, source: str = "d
                 lines.append("    sparse_eligible: true")
             lines += [f"    weight: {w}", f"    act: {a}"]
         p = folder / f"{name}.yaml"
-        p.write_text("\n".join(lines) + "\n")
+        atomic_write_text(p, "\n".join(lines) + "\n")
         paths.append(p)
     return paths

@@ -7,7 +7,8 @@ fine-tune ``steps`` steps with the same distillation recipe as ``quant.train_dig
 fine-tuned too, so every point gets the same budget), then measure in FP32 and under the default SQ-DM
 policy: the zero fraction over the sparse-eligible inputs, FID (digits classifier features) vs the real
 digits, and FID / PSNR of the quantized model vs its FP32 samples from the same noise (DDIM, seed 0).
-Nothing is saved but the table (and its plot next to it).
+Nothing is saved but the table (and its plot next to it), both checked before the fine-tunes start and
+written atomically (``components.fileio``).
 """
 from __future__ import annotations
 
@@ -91,9 +92,13 @@ def plot_tradeoff(df: pd.DataFrame, path: str | Path) -> Path:
     ax.legend(fontsize=8)
     ax.set_title("shifted ReLU: sparsity vs quality (tiny-digits)", fontsize=9)
     fig.tight_layout()
+    from components.fileio import atomic_path
     path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format=path.suffix[1:].lower() or "png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -103,20 +108,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=100, help="fine-tune steps per shift")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--sample-steps", type=int, default=10, help="DDIM steps")
-    p.add_argument("--out", type=Path, default=Path("tradeoff.csv"))
+    p.add_argument("--out", default="tradeoff.csv")
     a = p.parse_args(argv)
+    from components.fileio import IMAGE_SUFFIXES, atomic_path, check_distinct_outputs, check_output_path
+    try:
+        out = check_output_path(a.out, "--out")
+        png = check_output_path(out.with_suffix(".png"), "figure", suffixes=IMAGE_SUFFIXES)
+        check_distinct_outputs({"--out": out, "figure": png})
+    except ValueError as e:
+        print(f"tradeoff: error: {e}", file=sys.stderr)
+        return 2
     try:
         shifts = [float(v) for v in a.shifts.split(",") if v.strip()]
     except ValueError:
         print(f"tradeoff: error: --shifts '{a.shifts}' must be comma-separated numbers", file=sys.stderr)
         return 2
-    if not shifts or a.steps < 1 or a.samples < 2:
-        print("tradeoff: error: need at least one shift, --steps >= 1 and --samples >= 2", file=sys.stderr)
+    if not shifts or not all(0.0 <= s <= 10.0 for s in shifts) or not 1 <= a.steps <= 1_000_000 or \
+            not 2 <= a.samples <= 65_536 or not 1 <= a.sample_steps <= 1000:
+        print("tradeoff: error: need shifts within 0..10, 1 <= --steps <= 1,000,000, 2 <= --samples <= 65,536 and "
+              "1 <= --sample-steps <= 1000", file=sys.stderr)
         return 2
     df = shift_tradeoff(shifts, a.steps, a.samples, a.sample_steps, progress=sys.stderr.isatty())
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(a.out, index=False)
-    plot_tradeoff(df, a.out.with_suffix(".png"))
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)
+    plot_tradeoff(df, png)
     print(df.to_string(index=False))
     return 0
 

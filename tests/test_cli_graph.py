@@ -27,7 +27,7 @@ def test_graph_summary_writes_file(tmp_path, capsys):
 @pytest.mark.parametrize("argv,match", [
     (["graph", "nope"], "unknown model 'nope'"),
     (["graph", "tiny-digits", "--resolution", "7"], "resolution 7 not supported"),
-    (["graph", "tiny-digits", "--batch", "-1"], "batch -1"),
+    (["graph", "tiny-digits", "--batch", "-1"], "--batch: -1 is outside"),
     (["graph", "tiny-digits", "--out", "/proc/forbidden/x.json"], "cannot write"),
 ])
 def test_graph_bad_input_one_line(argv, match, capsys):

@@ -2,6 +2,10 @@
 
 File layout: ``{"format": "sqdm-workload", "format_version": 1, "graph": <node-link data>}``. Node and
 edge attributes are JSON values (lists, never tuples), so writing then reading gives an equal graph.
+
+Reading checks, in order: a regular file of at most ``components.fileio.limits.MAX_WORKLOAD_FILE_BYTES``; UTF-8 JSON
+nested at most ``MAX_NESTING_DEPTH`` levels, with finite numbers only; format and version; then the schema
+of :mod:`workloads.schema` (types, ranges, consistency). Writing is atomic (:func:`components.fileio.atomic_write_text`).
 """
 from __future__ import annotations
 
@@ -10,13 +14,16 @@ from pathlib import Path
 
 import networkx as nx
 
+from components.fileio import InputFileError, OutputPathError, atomic_write_text, load_json_text, read_input_text
+from components.fileio.limits import MAX_WORKLOAD_FILE_BYTES
+
 from .errors import WorkloadFileError
 from .extract import GRAPH_FORMAT_VERSION
+from .schema import check_graph_body
 
 __all__ = ["write_graph", "read_graph", "graph_to_dict", "graph_from_dict", "FILE_FORMAT"]
 
 FILE_FORMAT = "sqdm-workload"
-_REQUIRED_NODE_KEYS = ("op", "kind", "macs", "output_shape", "block", "order")
 
 
 def graph_to_dict(g: nx.DiGraph) -> dict:
@@ -26,15 +33,13 @@ def graph_to_dict(g: nx.DiGraph) -> dict:
 
 
 def write_graph(g: nx.DiGraph, path: str | Path) -> Path:
-    """Write ``g`` to ``path`` (JSON); written to a temporary file first so a crash never leaves half a file."""
+    """Write ``g`` to ``path`` (JSON), atomically: a crash never leaves half a file."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    text = json.dumps(graph_to_dict(g), separators=(",", ":"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(graph_to_dict(g), separators=(",", ":")))
-        tmp.replace(path)
-    except OSError as e:
-        raise WorkloadFileError(f"workload file {path}: cannot write ({e.strerror or e})") from None
+        atomic_write_text(path, text)
+    except OutputPathError as e:
+        raise WorkloadFileError(f"workload file {e}") from None
     return path
 
 
@@ -43,38 +48,22 @@ def graph_from_dict(data: object, where: str = "workload") -> nx.DiGraph:
     if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
         raise WorkloadFileError(f"{where}: not an sqdm workload file (missing \"format\": \"{FILE_FORMAT}\")")
     version = data.get("format_version")
-    if version != GRAPH_FORMAT_VERSION:
+    if type(version) is not int or version != GRAPH_FORMAT_VERSION:
         raise WorkloadFileError(f"{where}: format_version {version!r} is not supported (this sqdm-sim reads "
                                 f"version {GRAPH_FORMAT_VERSION})")
     body = data.get("graph")
-    if not isinstance(body, dict) or not isinstance(body.get("nodes"), list) or \
-            not isinstance(body.get("edges"), list):
-        raise WorkloadFileError(f"{where}: field 'graph' must hold 'nodes' and 'edges' lists")
+    check_graph_body(body, where)
     try:
-        g = nx.node_link_graph(body, directed=True, multigraph=False, edges="edges")
-    except (KeyError, TypeError, ValueError, nx.NetworkXError) as e:
+        return nx.node_link_graph(body, directed=True, multigraph=False, edges="edges")
+    except (KeyError, TypeError, ValueError, nx.NetworkXError) as e:  # pragma: no cover - the schema passed
         raise WorkloadFileError(f"{where}: malformed graph ({type(e).__name__}: {e})") from None
-    for n, d in g.nodes(data=True):
-        missing = [k for k in _REQUIRED_NODE_KEYS if k not in d]
-        if missing:
-            raise WorkloadFileError(f"{where}: node '{n}' lacks field(s) {', '.join(missing)}")
-    if not nx.is_directed_acyclic_graph(g):
-        raise WorkloadFileError(f"{where}: the graph has a cycle; a workload must be a DAG")
-    return g
 
 
 def read_graph(path: str | Path) -> nx.DiGraph:
     """Read a workload file; any problem is a one-line :class:`WorkloadFileError` naming the file."""
-    path = Path(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise WorkloadFileError(f"workload file {path}: not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise WorkloadFileError(f"workload file {path}: cannot read ({e})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise WorkloadFileError(f"workload file {path}: not valid JSON, perhaps truncated "
-                                f"(line {e.lineno}, column {e.colno}: {e.msg})") from None
+        text = read_input_text(path, "workload file", MAX_WORKLOAD_FILE_BYTES)
+        data = load_json_text(text, f"workload file {path}")
+    except InputFileError as e:
+        raise WorkloadFileError(str(e)) from None
     return graph_from_dict(data, where=f"workload file {path}")

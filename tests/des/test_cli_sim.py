@@ -43,7 +43,7 @@ def test_simulate_workload_file_profile_and_plot(tmp_path, capsys):
 @pytest.mark.parametrize("argv,match", [
     (["--hw", "nope", "--workload", "tiny-digits"], "hardware 'nope'"),
     (["--hw", "sqdm", "--workload", "nope"], "workload 'nope'"),
-    (["--hw", "sqdm", "--workload", "tiny-digits", "--steps", "0"], "steps=0"),
+    (["--hw", "sqdm", "--workload", "tiny-digits", "--steps", "0"], "--steps: 0 is outside"),
     (["--hw", "sqdm", "--workload", "tiny-digits", "--policy", "nope"], "policy 'nope'"),
     (["--hw", "sqdm", "--workload", "tiny-digits", "--profile", "/nonexistent.npz"], "not found"),
     (["--hw", "int4-dense", "--workload", "tiny-digits", "--policy", "fp16"], "not supported by dense_cluster"),
@@ -78,3 +78,62 @@ def test_set_overrides_hardware_fields(capsys):
     assert "dram.channels" in err and "with dram.channels=0" in err
     assert main(["simulate", "--hw", "sqdm", "--workload", "tiny-digits", "--set", "novalue"]) == 2
     assert "section.field=value" in capsys.readouterr().err
+
+
+# -- defaults: the synthetic profile's from workloads/data/synthetic_profile.yaml, the run's from des/defaults.yaml
+def _api(model: str, steps: int):
+    from components import load_shipped_config
+    from quant.policy import apply_policy
+    from workloads import build_workload, synthetic_profile
+    g = apply_policy(build_workload(model, activation="relu"), "sqdm")  # as in the README's Python example
+    return g, load_shipped_config("sqdm"), synthetic_profile(g, steps)
+
+
+def test_cli_default_run_equals_the_python_api(tmp_path):
+    """`sqdm simulate` with no options = the README's Python example: same profile bit for bit, same cycles."""
+    import numpy as np
+
+    from des import simulate
+    from des.run import RunSpec, resolve_run, run_defaults
+    steps = run_defaults()["steps"]
+    assert steps >= 10  # the detector needs steps to act
+    g, hw, api_prof = _api("tiny-digits", steps)
+    _, _, cli_prof, cli_steps = resolve_run(RunSpec(hw="sqdm", workload="tiny-digits"))
+    assert cli_steps == steps and cli_prof.node_ids == api_prof.node_ids and cli_prof.info == api_prof.info
+    for n in api_prof.node_ids:
+        assert np.array_equal(cli_prof.zero_fraction[n], api_prof.zero_fraction[n])
+    out = tmp_path / "r.json"
+    assert main(["simulate", "--hw", "sqdm", "--workload", "tiny-digits", "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["steps"] == steps and d["profile_kind"] == "synthetic"
+    assert d["total_cycles"] == simulate(g, hw, steps=steps, profile=api_prof, progress=False).total_cycles
+    assert d["macs"]["sparse_executed_macs"] > 0 and d["macs"]["skipped_macs"] > 0  # the sparse cluster works
+    assert d["detector"]["label_accuracy"] > 0.5
+
+
+def test_steps_help_states_the_default(capsys):
+    from des.run import run_defaults
+    try:
+        status = main(["simulate", "--help"])
+    except SystemExit as e:  # argparse's help exits
+        status = e.code
+    assert status in (0, None)
+    assert f"default {run_defaults()['steps']} (des/defaults.yaml)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_label_accuracy_does_not_depend_on_run_length():
+    """The drift is per step: the first 10 steps of a 50-step run simulate exactly as the 10-step run, and the
+    label accuracy after step 0 (whose labels are the detector's initial ones: no counts yet) is the same at
+    10 and 50 steps within 3 points. (tiny-digits for speed; ddpm-cifar10 gives the same picture.)"""
+    from des import simulate
+    runs = {}
+    for k in (1, 10, 50):
+        g, hw, prof = _api("tiny-digits", k)
+        runs[k] = simulate(g, hw, steps=k, profile=prof, progress=False)
+    assert runs[50].cycles_per_step[:10] == runs[10].cycles_per_step
+
+    def after_step0(k: int) -> float:  # step 0 of every run is the 1-step run (prefix property)
+        d, d0 = runs[k].detector, runs[1].detector
+        return 1 - (d["wrong_labels"] - d0["wrong_labels"]) / (d["labels_used"] - d0["labels_used"])
+    assert after_step0(10) == pytest.approx(after_step0(50), abs=0.03)
+    assert after_step0(10) > 0.85

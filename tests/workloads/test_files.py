@@ -144,21 +144,23 @@ def test_profile_wrong_version_and_truncated(g, tmp_path):
 
 @pytest.mark.parametrize("mean", [0.05, 0.3, 0.5, 0.65, 0.9])
 def test_generator_hits_mean(g, mean):
-    prof = synthetic_profile(g, steps=20, mean=mean, channel_spread=1.5, step_drift=2.0, seed=11)
+    prof = synthetic_profile(g, steps=20, mean=mean, channel_spread=1.5, drift_per_step=0.1, reference_steps=20,
+                             seed=11)
     assert prof.kind == "synthetic"
     assert prof.mean() == pytest.approx(mean, rel=0.01)
 
 
 def test_generator_spread_drift_and_seed(g):
-    a = synthetic_profile(g, steps=10, mean=0.5, channel_spread=1.0, step_drift=3.0, step_noise=0.0, seed=1)
-    b = synthetic_profile(g, steps=10, mean=0.5, channel_spread=1.0, step_drift=3.0, step_noise=0.0, seed=1)
-    c = synthetic_profile(g, steps=10, mean=0.5, channel_spread=1.0, step_drift=3.0, step_noise=0.0, seed=2)
+    kw = dict(steps=10, mean=0.5, channel_spread=1.0, drift_per_step=0.33, step_noise=0.0)  # ~3 logits over 9 steps
+    a = synthetic_profile(g, **kw, seed=1)
+    b = synthetic_profile(g, **kw, seed=1)
+    c = synthetic_profile(g, **kw, seed=2)
     n = a.node_ids[0]
     np.testing.assert_array_equal(a.zero_fraction[n], b.zero_fraction[n])
     assert not np.array_equal(a.zero_fraction[n], c.zero_fraction[n])
     assert a.zero_fraction[n][0].std() > 0.01  # channels differ
     assert np.abs(a.zero_fraction[n][-1] - a.zero_fraction[n][0]).mean() > 0.05  # channels drift over steps
-    flat = synthetic_profile(g, steps=4, mean=0.4, channel_spread=0, node_spread=0, step_drift=0, step_noise=0)
+    flat = synthetic_profile(g, steps=4, mean=0.4, channel_spread=0, node_spread=0, drift_per_step=0, step_noise=0)
     for arr in flat.zero_fraction.values():
         np.testing.assert_allclose(arr, 0.4, atol=1e-5)
 
@@ -168,6 +170,8 @@ def test_generator_bad_parameters(g):
         synthetic_profile(g, steps=3, mean=1.5)
     with pytest.raises(WorkloadError, match="channel_spread"):
         synthetic_profile(g, steps=3, channel_spread=-1)
+    with pytest.raises(WorkloadError, match="drift_per_step"):
+        synthetic_profile(g, steps=3, drift_per_step=-1)
     with pytest.raises(WorkloadError, match="steps"):
         synthetic_profile(g, steps=0)
     with pytest.raises(WorkloadError, match="no sparse-eligible"):
