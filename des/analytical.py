@@ -1,62 +1,135 @@
-"""The analytical model: a closed form per node, the independent reference the DES is checked against.
+"""The analytical model: a closed form per node, the reference the DES is checked against and the cost the
+tiling search minimizes.
 
-For a node of tiles 0..n-1 with DRAM load time L_i, compute time C_i (the slower of the two clusters and
-the vector unit, plus the partial-sum merge) and write-back time W_i, all from the same pure cost
-functions the components use::
+Each tile has three phases, costed with the same pure functions the components use:
 
-    cycles = max( L_0 + sum_i C_i + W_{n-1},        compute-bound: first load and last write exposed
-                  sum_i L_i + C_{n-1} + W_{n-1},    load-bound: the last tile computes after all loads
-                  L_0 + C_0 + sum_i W_i,            write-bound: writes start after the first compute
-                  sum_i L_i + sum_i W_i )           DRAM-bound: loads and writes share one interface
+* load ``L_i``: its DRAM reads, streaming into the global buffer (the slower of the DRAM occupancy and the
+  global buffer's write port);
+* compute ``C_i``: both clusters (their array mappings) and the vector unit in parallel, with the global
+  buffer feeding the local buffers and taking the results on its ports, then the partial-sum merge;
+* write-back ``W_i``: its DRAM writes, read out of the global buffer.
 
-the classic lower bounds of a three-stage flow shop (load, compute, write) whose first and last stage
-share DRAM; a double-buffered pipeline reaches the largest of them. It ignores contention details the DES resolves (buffer
-back-pressure, FIFO order of the two clusters' loads), which is what makes it a useful cross-check.
+A double-buffered pipeline of n tiles whose loads and write-backs share one DRAM interface takes at
+least the largest of the classic flow-shop bounds::
+
+    L_0 + sum_i C_i + W_{n-1}           compute-bound: the first load and the last write-back are exposed
+    sum_i L_i + C_{n-1} + W_{n-1}       load-bound: the last tile computes after all loads
+    L_0 + C_0 + sum_i W_i               write-bound: write-backs start after the first compute
+    sum_i DRAM occupancy_i + latency    DRAM-bound: loads and write-backs share one interface (each
+                                        access's latency is pipelined behind the next one's data)
+    sum_i GB port cycles / ports        the global buffer's ports carry every fill, operand, result, drain
+
+and reaches it when the buffer holds two tiles. The model ignores what the DES resolves (the FIFO order
+of requests, back-pressure beyond two tiles), which is what makes it a useful cross-check.
 """
 from __future__ import annotations
 
-from components import (HardwareConfig, dense_compute_cycles, dram_access_cost, sparse_compute_cycles, vector_cycles,
+from dataclasses import dataclass
+from typing import Sequence
+
+from components import (HardwareConfig, buffer_access_cycles, dram_access_cost, vector_cycles,
                         vector_ops)
 
-from .work import TileWork, Transfer
+from .work import TileWork, Transfer, prefetch_transfer
 
-__all__ = ["node_cycles", "transfer_cycles"]
+__all__ = ["node_cycles", "transfer_cycles", "occupancy_cycles", "tile_phases", "TilePhases", "flow_shop_cycles", "prefetch_cycles"]
 
 
-def transfer_cycles(hw: HardwareConfig, xs: list[Transfer]) -> float:
+@dataclass(frozen=True)
+class TilePhases:
+    """Cycles of one tile's load, compute and write-back, its DRAM occupancy (the interface is held for the
+    data and activations; the access latency is pipelined) and its global-buffer port cycles."""
+
+    load: float
+    compute: float
+    write: float
+    gb_port: float
+    dram: float = 0.0
+
+
+_COSTS: dict[int, tuple[HardwareConfig, dict]] = {}  # id(hw) -> (hw, {(bytes, pattern): DramCost}); hw kept alive
+_COST_MACHINES = 16
+
+
+def _dram_cost(hw: HardwareConfig, x: Transfer):
+    """``dram_access_cost`` of a transfer, memoized per machine (tilings repeat the same transfers)."""
+    entry = _COSTS.get(id(hw))
+    if entry is None or entry[0] is not hw:
+        if len(_COSTS) >= _COST_MACHINES:
+            _COSTS.pop(next(iter(_COSTS)))
+        entry = _COSTS[id(hw)] = (hw, {})
+    key = (x.nbytes, x.pattern)
+    c = entry[1].get(key)
+    if c is None:
+        c = entry[1][key] = dram_access_cost(x.nbytes, x.pattern.runs, x.pattern.run_bytes, hw.dram,
+                                             clock_ghz=hw.clock_ghz, stride_bytes=x.pattern.stride_bytes)
+    return c
+
+
+def occupancy_cycles(hw: HardwareConfig, xs: Sequence[Transfer]) -> float:
+    """Cycles transfers hold the DRAM interface (their cost less the pipelined access latency)."""
+    return sum(c.cycles - hw.dram.row_hit_latency_cycles for c in (_dram_cost(hw, x) for x in xs) if c.bursts)
+
+
+def transfer_cycles(hw: HardwareConfig, xs: Sequence[Transfer]) -> float:
     """DRAM time of transfers issued together: occupancies add up, the access latency is paid once."""
-    if not xs:
-        return 0.0
-    costs = [dram_access_cost(x.nbytes, x.pattern.runs, x.pattern.run_bytes, hw.dram, clock_ghz=hw.clock_ghz,
-                              stride_bytes=x.pattern.stride_bytes) for x in xs]
-    busy = [c.cycles - hw.dram.row_hit_latency_cycles for c in costs if c.bursts]
-    return sum(busy) + (hw.dram.row_hit_latency_cycles if busy else 0.0)
+    busy = occupancy_cycles(hw, xs) if xs else 0.0
+    return busy + hw.dram.row_hit_latency_cycles if busy > 0 else 0.0
+
+
+def _gb(hw: HardwareConfig, parts: dict[str, float]) -> int:
+    return buffer_access_cycles(sum(parts.values()), hw.global_buffer)
 
 
 def compute_cycles(hw: HardwareConfig, tw: TileWork) -> float:
-    """Cycles of a tile's compute phase: clusters and vector unit in parallel, then the merge."""
-    parts = [0.0]
+    """Cycles of a tile's compute phase: clusters, vector unit and GB ports in parallel, then the merge."""
+    gb = [_gb(hw, tw.gb_operand), _gb(hw, tw.gb_result)]
+    parts = [0.0] + (gb if hw.global_buffer.ports >= 2 else [sum(gb)])
     if tw.dense is not None:
-        j = tw.dense
-        parts.append(dense_compute_cycles(j.macs, j.fmt, hw.dense_cluster, j.utilization,
-                                          distributed_elems=j.distributed_elems, reduced_elems=j.reduced_elems))
+        parts.append(tw.dense.cycles)
     if tw.sparse is not None:
-        j = tw.sparse
-        parts.append(sparse_compute_cycles(j.dense_macs, j.density, j.fmt, hw.sparse_cluster,
-                                           bitmap_elems=j.bitmap_elems, distributed_elems=j.distributed_elems))
+        parts.append(tw.sparse.cycles)
     if tw.vector_elems:
         parts.append(vector_cycles(vector_ops(tw.vector_elems, tw.vector_kind, hw.vector_unit), hw.vector_unit))
     merge = vector_cycles(vector_ops(tw.merge_elems, "add", hw.vector_unit), hw.vector_unit) if tw.merge_elems else 0
     return max(parts) + merge
 
 
-def node_cycles(hw: HardwareConfig, tiles: list[TileWork], extra_cycles: float = 0.0) -> float:
-    """Closed-form cycles of one node (module docstring); ``extra_cycles`` adds serial work (detector)."""
+def tile_phases(hw: HardwareConfig, tw: TileWork) -> TilePhases:
+    """The three phases of one tile (module docstring)."""
+    load = max(transfer_cycles(hw, tw.loads), _gb(hw, tw.gb_fill)) if tw.loads else 0.0
+    write = max(transfer_cycles(hw, tw.writes), _gb(hw, tw.gb_drain)) if tw.writes else 0.0
+    port = (_gb(hw, tw.gb_fill) + _gb(hw, tw.gb_operand) + _gb(hw, tw.gb_result) + _gb(hw, tw.gb_drain))
+    dram = occupancy_cycles(hw, tw.loads) + occupancy_cycles(hw, tw.writes)
+    return TilePhases(load, compute_cycles(hw, tw), write, port, dram)
+
+
+def flow_shop_cycles(first: TilePhases, last: TilePhases, sum_load: float, sum_compute: float, sum_write: float,
+                     sum_gb_port: float, gb_ports: int, prefetch_dram_cycles: float = 0.0,
+                     sum_dram: float | None = None, latency: float = 0.0) -> float:
+    """The largest of the pipeline bounds (module docstring) from the first and last tiles and the sums.
+    The DRAM bound is the interface's occupancy (``sum_dram``, latencies pipelined) plus one latency, or
+    the phases' sum when no occupancy is given; a prefetch hosted by the node adds its DRAM time."""
+    dram_bound = (sum_load + sum_write if sum_dram is None else sum_dram + (latency if sum_dram > 0 else 0.0))
+    return max(first.load + sum_compute + last.write, sum_load + last.compute + last.write,
+               first.load + first.compute + sum_write, dram_bound + prefetch_dram_cycles,
+               sum_gb_port / gb_ports)
+
+
+def prefetch_cycles(hw: HardwareConfig, nbytes: float) -> float:
+    """DRAM occupancy of a weight prefetch of ``nbytes`` (one sequential read, its latency pipelined)."""
+    return occupancy_cycles(hw, [prefetch_transfer(nbytes)]) if nbytes else 0.0
+
+
+def node_cycles(hw: HardwareConfig, tiles: list[TileWork], extra_cycles: float = 0.0,
+                prefetch_bytes: float = 0.0) -> float:
+    """Closed-form cycles of one node (module docstring); ``extra_cycles`` adds serial work (detector),
+    ``prefetch_bytes`` the next node's weights the node prefetches."""
+    pre = prefetch_cycles(hw, prefetch_bytes)
     if not tiles:
-        return float(extra_cycles)
-    loads = [transfer_cycles(hw, t.loads) for t in tiles]
-    writes = [sum(transfer_cycles(hw, [x]) for x in t.writes) for t in tiles]
-    comp = [compute_cycles(hw, t) for t in tiles]
-    bounds = (loads[0] + sum(comp) + writes[-1], sum(loads) + comp[-1] + writes[-1],
-              loads[0] + comp[0] + sum(writes), sum(loads) + sum(writes))
-    return max(bounds) + extra_cycles
+        return float(extra_cycles) + pre
+    memo: dict[int, TilePhases] = {}  # tiles that are the same object have the same phases
+    ph = [memo.get(id(t)) or memo.setdefault(id(t), tile_phases(hw, t)) for t in tiles]
+    return flow_shop_cycles(ph[0], ph[-1], sum(p.load for p in ph), sum(p.compute for p in ph),
+                            sum(p.write for p in ph), sum(p.gb_port for p in ph), hw.global_buffer.ports, pre,
+                            sum(p.dram for p in ph), hw.dram.row_hit_latency_cycles) + extra_cycles

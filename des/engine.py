@@ -1,35 +1,42 @@
 """Running a whole sampling loop: N network evaluations, each with its step's sparsity and the labels the
 detector produced from earlier steps, on one SimPy machine.
 
-Per step, nodes run in execution order. A ReLU whose output feeds sparse-eligible MACs is where the
-detector works: before the step's counts are taken, the label policy labels that tensor's channels for
-this step (from earlier counts), and the wrong labels are counted against the true zero fractions; then
-the step's counts are observed (update latency on the critical path). Eligible MACs route their sparse
-channels to the sparse cluster.
+The run is three small parts:
 
-Reuse: a node whose work does not depend on the step (no sparse channel, weights already loaded) gives
-the same result every step, so it is simulated once and replayed (its duration, counters and busy
-intervals); results are identical to simulating it again because nodes start on a drained machine.
+* :class:`StepDriver` (a SimPy process) runs the nodes of each step in execution order. A ReLU whose
+  output feeds sparse-eligible MACs is where the detector works: before the step's counts are taken, the
+  label policy labels that tensor's channels for this step (from earlier counts) and the wrong labels are
+  counted against the true zero fractions; then the step's counts are observed (update latency on the
+  critical path). Eligible MACs route their sparse channels to the sparse cluster. A node that hosts a
+  prefetch (the plan says so) reads the next MAC node's first weight chunk into free buffer space in its
+  idle DRAM time (:meth:`des.machine.Machine.prefetch_into_idle_time`); its span ends when both are done.
+* :class:`ReplayCache`: a node whose work does not depend on the step (no sparse channel, weights already
+  loaded) gives the same result every step (nodes start on a drained machine), so it is simulated once
+  and replayed: its duration, counters and busy intervals.
+* :class:`ReportAccumulator` collects counters, per-node arrays and busy intervals and builds the
+  :class:`~des.report.Report`.
 """
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 
 from components import (DENSE_CLUSTER, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER, ActivityRecorder, EnergyModel,
-                        HardwareConfig, UnsupportedFormatError)
+                        HardwareConfig, UnsupportedFormatError, merge_intervals)
+from components.stats import covered_before
 from workloads import SparsityProfile, WorkloadError, eligible_nodes
 
 from .analytical import node_cycles as analytical_node_cycles
-from .machine import Machine
+from .machine import FastForward, Machine
 from .mapping import plan_graph
+from .plan import NodePlan
 from .precision import require_annotations
-from .report import Report
-from .residency import MAC_KINDS, plan_residency
+from .report import Report, energy_by_level_operand
+from .residency import Residency, plan_residency
 from .work import StepWork, tile_works
 
 __all__ = ["simulate", "SimulationError"]
@@ -41,14 +48,299 @@ class SimulationError(ValueError):
     """A run that cannot be simulated as specified (format unsupported, profile too short, ...)."""
 
 
+# -- replay ---------------------------------------------------------------------------------------------
 @dataclass
 class _Cached:
     cycles: float
     analytical_cycles: float
     counters: dict
-    intervals: tuple  # (starts, ends, components, kinds) relative to the node start
+    intervals: tuple  # (starts, ends, component codes, duty spans) relative to the node start
 
 
+class ReplayCache:
+    """Results of step-independent nodes, keyed by (node, loads resident weights at this step)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._store: dict[tuple, _Cached] = {}
+
+    def key(self, node: str, plan: NodePlan, work: StepWork, hosts_first_eval_prefetch: bool = False) -> tuple | None:
+        """The replay key of a node at a step, or None when its work depends on the step. The first
+        evaluation differs where the node loads resident weights or prefetches the next node's."""
+        if not self.enabled or (work.sparse_mask is not None and work.sparse_mask.any()):
+            return None
+        return node, work.first_eval and (plan.weight_first_eval_bytes > 0 or hosts_first_eval_prefetch)
+
+    def get(self, key: tuple | None) -> _Cached | None:
+        return self._store.get(key) if key is not None else None
+
+    def put(self, key: tuple | None, entry: _Cached) -> None:
+        if key is not None:
+            self._store[key] = entry
+
+
+@dataclass
+class _Segment:
+    """Consecutive step-independent nodes replayed as one block: node indices, each node's cycles and its
+    share of the per-node arrays, the summed counters and the intervals relative to the segment start."""
+
+    end: int
+    idx: np.ndarray
+    cycles_each: np.ndarray
+    analytical_each: np.ndarray
+    macs_each: np.ndarray
+    slots_each: np.ndarray
+    moved_each: np.ndarray
+    cycles: float
+    counters: dict
+    intervals: tuple
+
+    @classmethod
+    def build(cls, idx: list[int], entries: list[_Cached], acc: "ReportAccumulator") -> "_Segment":
+        cyc = np.array([e.cycles for e in entries])
+        offsets = np.concatenate([[0.0], np.cumsum(cyc)[:-1]])
+        counters: dict = {}
+        macs, slots, moved = np.zeros(len(idx)), np.zeros(len(idx)), np.zeros(len(idx))
+        for j, e in enumerate(entries):
+            for k, v in e.counters.items():
+                counters[k] = counters.get(k, 0.0) + v
+            macs[j], slots[j], moved[j] = _node_shares(e.counters)
+        parts = [(e.intervals[0] + off, e.intervals[1] + off, e.intervals[2]) for e, off in zip(entries, offsets)
+                 if len(e.intervals[0])]
+        duty = [(a + off, b + off, f) for e, off in zip(entries, offsets) for a, b, f in e.intervals[3]]
+        ivs = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+               np.concatenate([p[2] for p in parts])) if parts else _EMPTY
+        return cls(idx[-1] + 1, np.array(idx), cyc, np.array([e.analytical_cycles for e in entries]), macs, slots,
+                   moved, float(cyc.sum()), counters, ivs + (duty,))
+
+
+def _node_shares(counters: dict) -> tuple[float, float, float]:
+    """(executed MACs, array MAC slots, DRAM bytes moved) in a node's counters."""
+    macs = slots = moved = 0.0
+    for (comp, name), v in counters.items():
+        if comp in (DENSE_CLUSTER, SPARSE_CLUSTER):
+            if name.startswith("macs."):
+                macs += v
+            elif name == "mac_slots":
+                slots += v
+        elif comp == DRAM and name == "bytes_moved":
+            moved += v
+    return macs, slots, moved
+
+
+# -- accumulation -----------------------------------------------------------------------------------------
+_EMPTY = (np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int16))  # + duty spans
+
+
+@dataclass
+class ReportAccumulator:
+    """Everything a run records, per node and step, until the report is built."""
+
+    nodes: int
+    steps: int
+    totals: dict = field(default_factory=dict)
+    chunks: list = field(default_factory=list)
+    duty: list = field(default_factory=list)  # (start, end, {component: busy fraction}) of fast-forwarded spans
+    codes: dict = field(default_factory=dict)  # component name -> interval code
+    step_end: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        shape = (self.nodes, self.steps)
+        self.cycles = np.zeros(shape)
+        self.analytical = np.zeros(shape)
+        self.macs = np.zeros(shape)  # executed MACs (both clusters)
+        self.mac_slots = np.zeros(shape)  # array MAC slots while computing (both clusters)
+        self.moved = np.zeros(shape)  # DRAM bytes moved (whole bursts)
+
+    def add_counters(self, counters: dict, i: int, t: int) -> None:
+        for k, v in counters.items():
+            self.totals[k] = self.totals.get(k, 0.0) + v
+            comp, name = k
+            if comp in (DENSE_CLUSTER, SPARSE_CLUSTER):
+                if name.startswith("macs."):
+                    self.macs[i, t] += v
+                elif name == "mac_slots":
+                    self.mac_slots[i, t] += v
+            elif k == (DRAM, "bytes_moved"):
+                self.moved[i, t] += v
+
+    def absorb(self, rec: ActivityRecorder, start: float, i: int, t: int) -> tuple:
+        """Take a recorder's counters, intervals and duty spans for node i at step t; returns the intervals
+        and duty spans relative to ``start`` (for replay)."""
+        self.add_counters(rec.counters, i, t)
+        duty = [(a - start, b - start, frac) for a, b, frac in rec.duty]
+        self.duty.extend((a + start, b + start, frac) for a, b, frac in duty)
+        s, e, names = rec.interval_columns()
+        if not len(s):
+            return _EMPTY + (duty,)
+        codes = np.fromiter((self.code(c) for c in names), dtype=np.int16, count=len(names))
+        self.chunks.append((s, e, codes))
+        return s - start, e - start, codes, duty
+
+    def replay_segment(self, seg: _Segment, start: float, t: int) -> None:
+        for k, v in seg.counters.items():
+            self.totals[k] = self.totals.get(k, 0.0) + v
+        self.cycles[seg.idx, t] = seg.cycles_each
+        self.analytical[seg.idx, t] = seg.analytical_each
+        self.macs[seg.idx, t] += seg.macs_each
+        self.mac_slots[seg.idx, t] += seg.slots_each
+        self.moved[seg.idx, t] += seg.moved_each
+        s, e, codes, duty = seg.intervals
+        if len(s):
+            self.chunks.append((s + start, e + start, codes))
+        self.duty.extend((a + start, b + start, frac) for a, b, frac in duty)
+
+    def code(self, component: str) -> int:
+        """A small integer for a component name (intervals store codes, not strings)."""
+        c = self.codes.get(component)
+        if c is None:
+            c = self.codes[component] = len(self.codes)
+        return c
+
+    def replay(self, c: _Cached, start: float, i: int, t: int) -> None:
+        self.add_counters(c.counters, i, t)
+        s, e, codes, duty = c.intervals
+        if len(s):
+            self.chunks.append((s + start, e + start, codes))
+        self.duty.extend((a + start, b + start, frac) for a, b, frac in duty)
+
+
+# -- driving ----------------------------------------------------------------------------------------------
+class StepDriver:
+    """Runs every node of every step on one machine (see the module docstring)."""
+
+    def __init__(self, m: Machine, hw: HardwareConfig, plans: dict[str, NodePlan], profile: SparsityProfile | None,
+                 uses_sparse: bool, sources: dict[str, str], acc: ReportAccumulator, cache: ReplayCache,
+                 bar=None, fast_forward: bool = True) -> None:
+        self.m, self.hw, self.plans, self.acc, self.cache, self.bar = m, hw, plans, acc, cache, bar
+        self.fast_forward = fast_forward
+        self.order = list(plans)
+        self.index = {n: i for i, n in enumerate(self.order)}
+        self.zf = profile.zero_fraction if profile is not None else {}
+        self.uses_sparse, self.sources = uses_sparse, sources
+        self.prefetch_for = {p.prefetch_host: n for n, p in plans.items() if p.prefetched_weight_bytes > 0}
+        self._segments: dict[int, _Segment | None] = {}
+
+    def run(self, steps: int):
+        """Process body: all steps. From the third step on, runs of consecutive step-independent nodes are
+        replayed as one segment (one event, vectorized bookkeeping) once each of them is cached."""
+        n_nodes = len(self.order)
+        for t in range(steps):
+            labels: dict[str, np.ndarray] = {}
+            i = 0
+            while i < n_nodes:
+                seg = self._segment(i) if t >= 2 and self.cache.enabled else None
+                if seg is not None:
+                    yield from self._replay_segment(seg, t)
+                    i = seg.end
+                    continue
+                yield from self._node(self.order[i], t, labels)
+                i += 1
+            self.acc.step_end.append(self.m.env.now)
+            if self.bar is not None:
+                self.bar.update(1)
+
+    def _static(self, n: str) -> bool:
+        """Whether node ``n``'s work is the same at every step after the first (no labels, no sparse work)."""
+        p = self.plans[n]
+        if self.uses_sparse and n in self.sources and self.m.detector is not None:
+            return False
+        return not (self.uses_sparse and p.kind == "mac" and p.sparse_eligible)
+
+    def _segment(self, i0: int) -> "_Segment | None":
+        """The segment of consecutive static, cached nodes starting at index ``i0`` (built once)."""
+        if i0 in self._segments:
+            return self._segments[i0]
+        idx, entries = [], []
+        i = i0
+        while i < len(self.order) and self._static(self.order[i]):
+            n = self.order[i]
+            if self.plans[n].kind == "fused":
+                entry = _Cached(0.0, 0.0, {}, _EMPTY + ([],))
+            else:
+                entry = self.cache.get((n, False))
+                if entry is None:
+                    break
+            idx.append(i)
+            entries.append(entry)
+            i += 1
+        seg = _Segment.build(idx, entries, self.acc) if len(idx) >= 2 else None
+        self._segments[i0] = seg
+        return seg
+
+    def _replay_segment(self, seg: "_Segment", t: int):
+        start = self.m.env.now
+        yield self.m.env.timeout(seg.cycles)
+        self.acc.replay_segment(seg, start, t)
+
+    def _node(self, n: str, t: int, labels: dict):
+        env, p, i = self.m.env, self.plans[n], self.index[n]
+        start = env.now
+        detect = self.uses_sparse and n in self.sources and self.m.detector is not None
+        if detect:  # labels for this step come from earlier counts, before this step's are taken
+            rec = self._recorder()  # the wrong-label counts land here
+            labels[n] = self.m.detector.labels(n, t, true_zero_fraction=self.zf[self.sources[n]][t])
+            self.acc.absorb(rec, start, i, t)
+        if p.kind == "fused":  # runs in its producer's write-back: only the zero counting is left
+            if detect:
+                yield from self._count_zeros(n, t, p)
+            self.acc.cycles[i, t] = self.acc.analytical[i, t] = env.now - start
+            return
+        mask = labels.get(p.sparse_source) if self.uses_sparse and p.kind == "mac" and p.sparse_eligible else None
+        work = StepWork(sparse_mask=mask, zero_fraction=self.zf[n][t] if n in self.zf else None, first_eval=(t == 0))
+        nxt = self.prefetch_for.get(n)
+        pre = self.plans[nxt].prefetch_bytes_at(t == 0) if nxt is not None else 0.0
+        key = self.cache.key(n, p, work, hosts_first_eval_prefetch=bool(
+            nxt is not None and self.plans[nxt].weight_first_eval_bytes > 0))
+        hit = self.cache.get(key)
+        if hit is not None:
+            yield env.timeout(hit.cycles)
+            self.acc.replay(hit, start, i, t)
+            self.acc.analytical[i, t] = hit.analytical_cycles
+        else:
+            tiles = tile_works(p, self.hw, work)
+            rec = self._recorder()
+            ff = FastForward() if self.fast_forward else None
+            period = p.chunks if p.kind == "mac" and p.bands > 1 else 1
+            yield env.process(self.m.run_tiles(tiles, n, period, ff))
+            if ff is not None and ff.periods:
+                yield from self._fast_forward(ff, rec)
+            if pre > 0:  # the next node's first weights, read in this node's idle DRAM time
+                yield from self.m.prefetch_into_idle_time(pre, start, nxt)
+            rel = self.acc.absorb(rec, start, i, t)
+            self.acc.analytical[i, t] = analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre)
+            self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
+        if detect:  # an unfused ReLU pass counts zeros at its own write-back
+            self.acc.analytical[i, t] += yield from self._count_zeros(n, t, p)
+        self.acc.cycles[i, t] = env.now - start
+
+    def _fast_forward(self, ff: FastForward, rec: ActivityRecorder):
+        """Account the fast-forwarded periods: their time, their counters, their busy fractions."""
+        gap = ff.periods * ff.period_cycles
+        window = rec.busy_fraction(ff.cut_cycle - ff.period_cycles, ff.cut_cycle)
+        rec.insert_gap(ff.cut_cycle, gap)
+        allocations = sum(1 for tw in ff.period_tiles if tw.footprint_bytes + tw.band_alloc_bytes > 0)
+        rec.add(GLOBAL_BUFFER, "allocations", allocations * ff.periods)  # the tiles' own counters: run_tiles
+        if gap > 0:
+            rec.add_duty(ff.cut_cycle, ff.cut_cycle + gap, window)
+            yield self.m.env.timeout(gap)
+
+    def _recorder(self) -> ActivityRecorder:
+        rec = ActivityRecorder()
+        self.m.use_stats(rec)
+        return rec
+
+    def _count_zeros(self, n: str, t: int, p: NodePlan):
+        """The detector takes step t's zero counts of ReLU ``n``; returns the cycles it took."""
+        env = self.m.env
+        rec = self._recorder()
+        before = env.now
+        yield env.process(self.m.detector.observe(n, t, self.zf[self.sources[n]][t], elements=p.out_elements, tag=n))
+        self.acc.absorb(rec, before, self.index[n], t)
+        return env.now - before
+
+
+# -- entry point ----------------------------------------------------------------------------------------
 def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
     for n, p in plans.items():
         if p.kind != "mac":
@@ -65,16 +357,19 @@ def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
 
 
 def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: SparsityProfile | None = None,
-             progress: bool | None = None, reuse: bool = True, mapping_hw: HardwareConfig | None = None) -> Report:
+             progress: bool | None = None, reuse: bool = True, mapping_hw: HardwareConfig | None = None,
+             fast_forward: bool = True) -> Report:
     """Simulate ``steps`` network evaluations of policy-annotated workload graph ``g`` on machine ``hw``.
 
     ``profile`` gives the zero fractions of the sparse-eligible inputs for at least ``steps`` steps; it
     is required when the machine has a sparse cluster and the graph has eligible nodes. ``reuse=False``
     simulates every node at every step (for checking that reuse changes nothing). ``mapping_hw`` tiles the
-    graph as for that machine instead (to compare machines under one fixed mapping).
+    graph as for that machine instead (to compare machines under one fixed mapping). ``fast_forward=False``
+    simulates every tile as events instead of fast-forwarding steady-state periods
+    (:class:`des.machine.FastForward`).
     """
     t0 = time.perf_counter()
-    if not isinstance(steps, int) or steps <= 0:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
         raise SimulationError(f"steps={steps!r} must be a positive integer")
     require_annotations(g)
     elig = eligible_nodes(g)
@@ -92,7 +387,6 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     res = plan_residency(g, mapping_hw or hw)
     plans = plan_graph(g, mapping_hw or hw, res)
     _check_formats(g, hw, plans)
-    order = list(plans)
     zf = profile.zero_fraction if profile is not None else {}
     # ReLU node -> one of its sparse-eligible consumers (they all read the same zeros); the detector
     # counts zeros at these ReLUs and labels their channels.
@@ -100,170 +394,53 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     for n in elig:
         sources.setdefault(g.nodes[n]["sparse_source"], n)
     calibration = {r: zf[c].mean(axis=0) for r, c in sources.items() if c in zf}
-    working = hw.global_buffer.capacity_bytes - res.reserved_bytes
-    m = Machine(hw, working, calibration=calibration)
-    env = m.env
-    node_idx = {n: i for i, n in enumerate(order)}
-    cyc = np.zeros((len(order), steps))
-    ana = np.zeros((len(order), steps))
-    node_macs = np.zeros((len(order), steps))  # executed MACs (both clusters)
-    node_moved = np.zeros((len(order), steps))  # DRAM bytes moved (whole bursts)
-    totals: dict[tuple[str, str], float] = {}
-    chunks: list[tuple] = []
-    cache: dict[tuple, _Cached] = {}
-    step_end: list[float] = []
+    m = Machine(hw, hw.global_buffer.capacity_bytes - res.reserved_bytes, calibration=calibration)
+    acc = ReportAccumulator(len(plans), steps)
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
     if show:
         from tqdm import tqdm
         bar = tqdm(total=steps, desc=f"simulate {g.graph.get('model', '')}", unit="step", file=sys.stderr)
-
-    def add_counters(c: dict, i: int | None = None, t: int = 0) -> None:
-        for k, v in c.items():
-            totals[k] = totals.get(k, 0.0) + v
-            if i is not None:
-                if k[1].startswith("macs.") and k[0] in (DENSE_CLUSTER, SPARSE_CLUSTER):
-                    node_macs[i, t] += v
-                elif k == (DRAM, "bytes_moved"):
-                    node_moved[i, t] += v
-
-    def count_zeros(n: str, t: int, p):
-        """The detector takes step t's zero counts of ReLU ``n``; returns the cycles it took."""
-        rec = ActivityRecorder()
-        m.use_stats(rec)
-        before = env.now
-        yield env.process(m.detector.observe(n, t, zf[sources[n]][t], elements=p.out_elements, tag=n))
-        _absorb(rec, before, node_idx[n], t)
-        return env.now - before
-
-    def driver():
-        for t in range(steps):
-            labels: dict[str, np.ndarray] = {}
-            for n in order:
-                p = plans[n]
-                start = env.now
-                key = None
-                detect = uses_sparse and n in sources and m.detector is not None
-                if detect:  # labels for this step come from earlier counts, before this step's are taken
-                    rec = ActivityRecorder()
-                    m.use_stats(rec)  # the wrong-label counts land here
-                    labels[n] = m.detector.labels(n, t, true_zero_fraction=zf[sources[n]][t])
-                    _absorb(rec, start, node_idx[n], t)
-                if p.kind == "fused":  # runs in its producer's write-back: only the zero counting is left
-                    if detect:
-                        yield from count_zeros(n, t, p)
-                    cyc[node_idx[n], t] = ana[node_idx[n], t] = env.now - start
-                    continue
-                mask = labels.get(p.sparse_source) if uses_sparse and p.kind == "mac" and p.sparse_eligible else None
-                work = StepWork(sparse_mask=mask, zero_fraction=zf[n][t] if n in zf else None, first_eval=(t == 0))
-                if reuse and (mask is None or not mask.any()):
-                    key = (n, work.first_eval and (p.weight_first_eval_bytes > 0))
-                if key is not None and key in cache:
-                    c = cache[key]
-                    yield env.timeout(c.cycles)
-                    add_counters(c.counters, node_idx[n], t)
-                    s, e, comp, kind = c.intervals
-                    chunks.append((s + start, e + start, comp, kind))
-                    ana[node_idx[n], t] = c.analytical_cycles
-                else:
-                    tiles = tile_works(p, hw, work)
-                    rec = ActivityRecorder()
-                    m.use_stats(rec)
-                    yield env.process(m.run_tiles(tiles, n))
-                    cached = _absorb(rec, start, node_idx[n], t)
-                    ana[node_idx[n], t] = analytical_node_cycles(hw, tiles)
-                    if key is not None:
-                        cache[key] = _Cached(env.now - start, ana[node_idx[n], t], rec.counters, cached)
-                if detect:  # an unfused ReLU pass counts zeros at its own write-back
-                    ana[node_idx[n], t] += yield from count_zeros(n, t, p)
-                cyc[node_idx[n], t] = env.now - start
-            step_end.append(env.now)
-            if bar is not None:
-                bar.update(1)
-
-    def _absorb(rec: ActivityRecorder, start: float, i: int, t: int) -> tuple:
-        add_counters(rec.counters, i, t)
-        iv = rec.intervals()
-        if len(iv):
-            rel = (iv["start_cycle"] - start, iv["end_cycle"] - start, iv["component"], iv["kind"])
-            chunks.append((iv["start_cycle"], iv["end_cycle"], iv["component"], iv["kind"]))
-            return rel
-        empty = np.zeros(0)
-        return (empty, empty, np.zeros(0, dtype="U40"), np.zeros(0, dtype="U24"))
-
-    env.process(driver())
-    env.run()
+    driver = StepDriver(m, hw, plans, profile, uses_sparse, sources, acc, ReplayCache(reuse), bar, fast_forward)
+    m.env.process(driver.run(steps))
+    m.env.run()
     if bar is not None:
         bar.close()
-    total = float(env.now)
-    rep = _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_end, total, res,
-                        time.perf_counter() - t0)
-    rep.node_executed_macs, rep.node_dram_moved_bytes = node_macs, node_moved
-    rep.events = int(next(env._eid))  # SimPy events scheduled (its event-id counter)
+    rep = _build_report(g, hw, profile, steps, list(plans), acc, float(m.env.now), res, time.perf_counter() - t0)
+    rep.events = m.env.events_scheduled
     return rep
 
 
-def _busy(starts: np.ndarray, ends: np.ndarray) -> float:
-    if not len(starts):
-        return 0.0
-    o = np.argsort(starts, kind="stable")
-    s, e = starts[o], ends[o]
-    run_end = np.maximum.accumulate(e)
-    new = np.empty(len(s), dtype=bool)
-    new[0] = True
-    new[1:] = s[1:] > run_end[:-1]
-    idx = np.flatnonzero(new)
-    group_end = np.maximum.reduceat(e, idx)
-    return float(np.sum(group_end - s[idx]))
-
-
-def _timeline(starts: np.ndarray, ends: np.ndarray, total: float, bins: int) -> list[float]:
-    """Busy fraction per bin (overlapping intervals of one component are merged first)."""
-    if total <= 0 or not len(starts):
-        return [0.0] * bins
-    o = np.argsort(starts, kind="stable")
-    s, e = starts[o], ends[o]
-    run_end = np.maximum.accumulate(e)
-    new = np.ones(len(s), dtype=bool)
-    new[1:] = s[1:] > run_end[:-1]
-    idx = np.flatnonzero(new)
-    ms, me = s[idx], np.maximum.reduceat(e, idx)
-    edges = np.linspace(0.0, total, bins + 1)
-    width = edges[1] - edges[0]
-
-    def covered(x: np.ndarray) -> np.ndarray:  # busy time in [0, x)
-        full = np.clip(x[:, None] - ms[None, :], 0, (me - ms)[None, :])
-        return full.sum(axis=1)
-
-    cum = covered(edges) if len(ms) * (bins + 1) < 5_000_000 else _covered_sorted(edges, ms, me)
-    return list(np.diff(cum) / width)
-
-
-def _covered_sorted(points: np.ndarray, ms: np.ndarray, me: np.ndarray) -> np.ndarray:
-    lengths = np.concatenate([[0.0], np.cumsum(me - ms)])
-    k = np.searchsorted(ms, points, side="right")
-    out = lengths[np.maximum(k - 1, 0)]
-    part = np.where(k > 0, np.clip(points - ms[np.maximum(k - 1, 0)], 0, (me - ms)[np.maximum(k - 1, 0)]), 0.0)
-    return out + part
-
-
-def _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_end, total, res, wall) -> Report:
-    if chunks:
-        starts = np.concatenate([c[0] for c in chunks])
-        ends = np.concatenate([c[1] for c in chunks])
-        comps = np.concatenate([c[2] for c in chunks])
+def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | None, steps: int, order: list,
+                  acc: ReportAccumulator, total: float, res: Residency, wall: float) -> Report:
+    if acc.chunks:
+        starts = np.concatenate([c[0] for c in acc.chunks])
+        ends = np.concatenate([c[1] for c in acc.chunks])
+        codes = np.concatenate([c[2] for c in acc.chunks])
     else:
         starts = ends = np.zeros(0)
-        comps = np.zeros(0, dtype="U40")
+        codes = np.zeros(0, dtype=np.int16)
     busy, util, tl = {}, {}, {}
-    for comp in sorted(set(comps.tolist())):
-        sel = comps == comp
-        busy[comp] = _busy(starts[sel], ends[sel])
+    edges = np.linspace(0.0, total, TIMELINE_BINS + 1)
+    duty_comps = {c for _, _, frac in acc.duty for c in frac}
+    width = edges[1] - edges[0] if total else 1.0
+    for comp in sorted(set(acc.codes) | duty_comps):
+        sel = codes == acc.codes.get(comp, -1)
+        ms, me = merge_intervals(starts[sel], ends[sel])
+        busy[comp] = float(np.sum(me - ms))
+        cov = covered_before(edges, ms, me) if total else np.zeros(len(edges))
+        for a, b, frac in acc.duty:  # fast-forwarded spans: busy at the steady-state fraction throughout
+            f = frac.get(comp, 0.0)
+            if f:
+                busy[comp] += f * (b - a)
+                cov = cov + f * np.clip(edges - a, 0.0, b - a)
         util[comp] = busy[comp] / total if total else 0.0
-        tl[comp] = _timeline(starts[sel], ends[sel], total, TIMELINE_BINS)
+        tl[comp] = list(np.diff(cov) / width) if total else [0.0] * TIMELINE_BINS
+    totals = acc.totals
     counters = {f"{c}.{k}": v for (c, k), v in sorted(totals.items())}
-    energy = EnergyModel(hw).energy_pj(totals, total)
-    per_step = list(np.diff([0.0] + step_end))
+    model = EnergyModel(hw)
+    energy = model.energy_pj(totals, total)
+    per_step = list(np.diff([0.0] + acc.step_end))
     graph_macs = float(sum(d["macs"] for _, d in g.nodes(data=True))) * steps
     dense_exec = sum(v for (c, k), v in totals.items() if c == DENSE_CLUSTER and k.startswith("macs."))
     sparse_exec = sum(v for (c, k), v in totals.items() if c == SPARSE_CLUSTER and k.startswith("macs."))
@@ -272,24 +449,34 @@ def _build_report(g, hw, profile, steps, order, cyc, ana, totals, chunks, step_e
                                                          "wrong_dense_labels", "label_updates")}
     det["label_accuracy"] = 1.0 - det["wrong_labels"] / det["labels_used"] if det["labels_used"] else 1.0
     compulsory = res.weight_bytes * (1 if res.weights_resident else steps)
-    bytes_ = {"dram_read_bytes": sum(v for (c, k), v in totals.items() if c == DRAM and k == "useful_bytes_read"),
-              "dram_write_bytes": sum(v for (c, k), v in totals.items() if c == DRAM and k == "useful_bytes_write"),
+
+    def level_bytes(comp: str, prefix: str) -> float:
+        return sum(v for (c, k), v in totals.items() if c == comp and (k == prefix or k.startswith(prefix + ".")))
+
+    bytes_ = {"dram_read_bytes": totals.get((DRAM, "useful_bytes_read"), 0.0),
+              "dram_write_bytes": totals.get((DRAM, "useful_bytes_write"), 0.0),
               "dram_useful_bytes": totals.get((DRAM, "useful_bytes"), 0.0),
               "dram_moved_bytes": totals.get((DRAM, "bytes_moved"), 0.0),
               "dram_row_misses": totals.get((DRAM, "row_misses"), 0.0),
-              "global_buffer_read_bytes": totals.get((GLOBAL_BUFFER, "read_bytes"), 0.0),
-              "global_buffer_write_bytes": totals.get((GLOBAL_BUFFER, "write_bytes"), 0.0),
               "weight_bytes": res.weight_bytes, "weights_resident": float(res.weights_resident),
               "compulsory_weight_dram_bytes": compulsory}
+    for comp in hw.buffers():
+        key = comp.replace(".", "_")
+        bytes_[f"{key}_read_bytes"] = level_bytes(comp, "read_bytes")
+        bytes_[f"{key}_write_bytes"] = level_bytes(comp, "write_bytes")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        node_util = np.where(acc.mac_slots > 0, acc.macs / np.maximum(acc.mac_slots, 1e-300), np.nan)
     area = hw.area_mm2().by_component
     return Report(model=str(g.graph.get("model", "")), hardware=hw.name,
                   policy=str(g.graph.get("precision", {}).get("policy", "")), steps=steps,
                   batch=int(g.graph.get("config", {}).get("effective_batch", 1)),
                   profile_kind=profile.kind if profile is not None else "none", clock_ghz=hw.clock_ghz,
-                  total_cycles=total, cycles_per_step=per_step, node_ids=order, node_cycles=cyc,
-                  analytical_node_cycles=ana, busy_cycles=busy, utilization=util,
+                  total_cycles=total, cycles_per_step=per_step, node_ids=order, node_cycles=acc.cycles,
+                  analytical_node_cycles=acc.analytical, busy_cycles=busy, utilization=util,
                   timeline_bin_cycles=total / TIMELINE_BINS if total else 0.0, utilization_timeline=tl,
                   bytes=bytes_, energy_dynamic_pj=dict(energy.dynamic_pj), energy_static_pj=dict(energy.static_pj),
+                  energy_by_level_operand_pj=energy_by_level_operand(model, totals),
                   macs={"graph_macs": graph_macs, "dense_executed_macs": dense_exec,
                         "sparse_executed_macs": sparse_exec, "skipped_macs": skipped},
-                  detector=det, area_mm2=dict(area), counters=counters, wall_seconds=wall, intervals=len(starts))
+                  detector=det, area_mm2=dict(area), counters=counters, wall_seconds=wall, intervals=len(starts),
+                  node_executed_macs=acc.macs, node_dram_moved_bytes=acc.moved, node_array_utilization=node_util)

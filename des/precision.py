@@ -12,6 +12,7 @@ import re
 import networkx as nx
 
 from components import FORMATS
+from workloads import MAC_KINDS
 
 __all__ = ["PrecisionError", "hw_format", "mac_format", "tensor_bits", "VECTOR_BITS", "require_annotations"]
 
@@ -55,6 +56,6 @@ def tensor_bits(attrs: dict, role: str) -> float:
 def require_annotations(g: nx.DiGraph) -> None:
     """Raise :class:`PrecisionError` unless every MAC node carries its formats."""
     for n, d in g.nodes(data=True):
-        if d.get("kind") in ("conv", "linear", "matmul") and "weight_format" not in d:
+        if d.get("kind") in MAC_KINDS and "weight_format" not in d:
             raise PrecisionError(f"workload '{g.graph.get('model')}': MAC node '{n}' has no precision annotation "
                                  "(apply a precision policy: --policy NAME)")

@@ -2,6 +2,8 @@
 
 Every number carries its unit in its name. ``to_dict()`` / ``to_json()`` give a JSON document;
 ``to_dataframe()`` gives one row per node (cycles summed over steps) for analysis with pandas.
+The document holds only what the inputs determine, so identical inputs give byte-identical JSON: the
+measured run time (``wall_seconds``, :data:`Report.NOT_IN_DOCUMENT`) stays on the object, out of the file.
 """
 from __future__ import annotations
 
@@ -9,12 +11,62 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["Report", "REPORT_FORMAT_VERSION"]
+from components import (DENSE_CLUSTER, DENSE_LOCAL_BUFFER, DETECTOR, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER,
+                        SPARSE_LOCAL_BUFFER, VECTOR_UNIT, EnergyModel)
+from components.energy import METADATA_BITS, NOC_HOPS
+
+__all__ = ["Report", "REPORT_FORMAT_VERSION", "energy_by_level_operand", "LEVELS"]
 
 REPORT_FORMAT_VERSION = 1
+
+LEVELS = (DRAM, GLOBAL_BUFFER, DENSE_LOCAL_BUFFER, SPARSE_LOCAL_BUFFER, DENSE_CLUSTER, SPARSE_CLUSTER, VECTOR_UNIT,
+          DETECTOR)
+
+
+def energy_by_level_operand(model: EnergyModel, counters: Mapping[tuple[str, str], float]) -> dict[str, dict[str, float]]:
+    """Dynamic energy (pJ) by level and operand. Buffers: their ``read_bytes.<operand>`` /
+    ``write_bytes.<operand>`` counters; DRAM: its energy split in proportion to the bytes moved per operand;
+    arrays: ``compute`` (MACs) and ``noc`` (switch hops); the sparse array's bitmap reads go to its local
+    buffer as ``bitmaps``; vector unit and detector: ``compute``."""
+    out: dict[str, dict[str, float]] = {}
+
+    def add(level: str, operand: str, pj: float) -> None:
+        if pj:
+            out.setdefault(level, {})[operand] = out.get(level, {}).get(operand, 0.0) + pj
+
+    dram_pj = 0.0
+    moved: dict[str, float] = {}
+    for (comp, name), amount in counters.items():
+        if comp == DRAM and name.startswith("operand_bytes_moved."):
+            moved[name.split(".", 1)[1]] = moved.get(name.split(".", 1)[1], 0.0) + amount
+            continue
+        price = model.event_pj(comp, name)
+        if price is None:
+            continue
+        pj = price * float(amount)
+        if comp == DRAM:
+            dram_pj += pj
+        elif name.startswith(("read_bytes.", "write_bytes.")):
+            add(comp, name.split(".", 1)[1], pj)
+        elif name in ("read_bytes", "write_bytes"):
+            add(comp, "unattributed", pj)
+        elif name == METADATA_BITS:
+            add(comp + ".local_buffer", "bitmaps", pj)
+        elif name == NOC_HOPS:
+            add(comp, "noc", pj)
+        else:
+            add(comp, "compute", pj)
+    total_moved = sum(moved.values())
+    for op, b in moved.items():
+        add(DRAM, op, dram_pj * b / total_moved)
+    if dram_pj and not total_moved:
+        add(DRAM, "unattributed", dram_pj)
+    return out
 
 
 @dataclass
@@ -46,6 +98,8 @@ class Report:
     counters: dict[str, float] = field(default_factory=dict)
     node_executed_macs: np.ndarray | None = None  # [nodes, steps]
     node_dram_moved_bytes: np.ndarray | None = None  # [nodes, steps]
+    node_array_utilization: np.ndarray | None = None  # [nodes, steps]: MACs / array MAC slots while computing (NaN: no MACs)
+    energy_by_level_operand_pj: dict[str, dict[str, float]] = field(default_factory=dict)  # level -> operand -> pJ
     wall_seconds: float = 0.0
     events: int = 0  # SimPy events scheduled
     intervals: int = 0  # busy intervals recorded (replayed ones included)
@@ -65,6 +119,8 @@ class Report:
         if self.node_executed_macs is not None:
             df["executed_macs"] = self.node_executed_macs.sum(axis=1)
             df["dram_moved_bytes"] = self.node_dram_moved_bytes.sum(axis=1)
+        if self.node_array_utilization is not None:
+            df["array_utilization"] = self.node_array_utilization[:, 0]  # the first step (dense at step 0)
         df["share"] = df.cycles / max(self.total_cycles, 1.0)
         return df
 
@@ -75,12 +131,17 @@ class Report:
                 "seconds": self.seconds, "energy_pj": self.energy_pj,
                 "analytical_total_cycles": float(self.analytical_node_cycles.sum())}
 
+    NOT_IN_DOCUMENT = ("wall_seconds",)  # measurements of the host, not results: differ between identical runs
+
     def to_dict(self) -> dict:
+        """The report document (without :data:`NOT_IN_DOCUMENT`)."""
         d = asdict(self)
+        for k in self.NOT_IN_DOCUMENT:
+            d.pop(k, None)
         d["node_cycles"] = self.node_cycles.tolist()
-        for k in ("analytical_node_cycles", "node_executed_macs", "node_dram_moved_bytes"):
+        for k in ("analytical_node_cycles", "node_executed_macs", "node_dram_moved_bytes", "node_array_utilization"):
             v = getattr(self, k)
-            d[k] = None if v is None else v.tolist()
+            d[k] = None if v is None else np.where(np.isnan(v), None, v).tolist()
         d.update({"format": "sqdm-report", "format_version": REPORT_FORMAT_VERSION, "seconds": self.seconds,
                   "energy_pj": self.energy_pj})
         return d
@@ -89,9 +150,6 @@ class Report:
         """The report as JSON; written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            p = Path(path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name(p.name + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(p)
+            from components.fileio import atomic_write_text
+            atomic_write_text(Path(path), text)
         return text

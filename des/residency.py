@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from components import HardwareConfig
+from workloads import MAC_KINDS
 
 from .precision import VECTOR_BITS, tensor_bits
 
 __all__ = ["Residency", "plan_residency", "MAC_KINDS"]
 
-MAC_KINDS = ("conv", "linear", "matmul")
 _FUSABLE_PRODUCERS = ("norm", "conv", "linear", "matmul", "elementwise")
 
 

@@ -1,4 +1,4 @@
-"""What one tile asks of the machine: DRAM transfers with access patterns, work per PE cluster, vector ops.
+"""What one tile asks of the machine: DRAM transfers, global-buffer traffic, array mappings, vector ops.
 
 This is the single description both the discrete-event machine (:mod:`des.machine`) and the analytical
 model (:mod:`des.analytical`) execute, so they differ only in how they combine the costs (contention
@@ -9,6 +9,17 @@ cluster, and both work on the same tile at once; each computes partial sums over
 the vector unit adds (one add per output element) when both took part. The sparse cluster reads its
 channels bitmap-compressed (non-zero values plus one bitmap bit per element) and executes only the
 non-zero MACs; the dense cluster executes every MAC of its channels.
+
+Memory levels and operands (Timeloop/Accelergy style access counts, bytes):
+* DRAM -> global buffer: the tile's loads (``gb_fill``), written into the global buffer;
+* global buffer -> a cluster's local buffer: the tile's input band (its channels; re-read once per
+  output-channel group when the tile does not fit in the local buffer) and weight chunk (``gb_operand``);
+* local buffer -> array: per the array mapping (:func:`components.map_tile`): each weight once, inputs
+  once per output-channel group and fold, partial sums written and read back once per extra fold;
+* array -> global buffer: the tile's outputs (``gb_result``); global buffer -> DRAM: the outputs that
+  are written back (``gb_drain``).
+Each level's counters carry the operand (``read_bytes.weights``, ``write_bytes.psums``, ...), so the
+report can break energy down by level and operand.
 """
 from __future__ import annotations
 
@@ -17,11 +28,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components import AccessPattern, HardwareConfig, channel_subset_pattern, maeri_mapping_utilization
+from components import (DENSE_LOCAL_BUFFER, SPARSE_LOCAL_BUFFER, AccessPattern, ArrayMapping, HardwareConfig,
+                        TileShape, accumulator_bits, channel_subset_pattern, map_tile)
+from components.config import DenseClusterConfig
 
-from .mapping import NodePlan
+from .plan import NodePlan
 
-__all__ = ["StepWork", "Transfer", "DenseJob", "SparseJob", "TileWork", "tile_works"]
+__all__ = ["StepWork", "Transfer", "DenseJob", "SparseJob", "TileWork", "tile_works", "cluster_mapping",
+           "OPERANDS", "prefetch_transfer"]
+
+OPERANDS = ("inputs", "weights", "outputs", "psums", "bitmaps")
 
 
 @dataclass(frozen=True)
@@ -38,16 +54,18 @@ class Transfer:
     nbytes: float
     pattern: AccessPattern
     kind: str  # "read" | "write"
-    tag: str
+    tag: str  # the operand: inputs, weights, outputs (bitmaps travel with the sparse inputs)
 
 
 @dataclass(frozen=True)
 class DenseJob:
     macs: float
     fmt: str
-    utilization: float
-    distributed_elems: float
-    reduced_elems: float
+    mapping: ArrayMapping
+
+    @property
+    def cycles(self) -> int:
+        return self.mapping.cycles
 
 
 @dataclass(frozen=True)
@@ -55,8 +73,13 @@ class SparseJob:
     dense_macs: float
     density: float
     fmt: str
+    mapping: ArrayMapping | None  # None when no non-zero is left
     bitmap_elems: float
-    distributed_elems: float
+    metadata_cycles: int
+
+    @property
+    def cycles(self) -> int:
+        return max(self.mapping.cycles if self.mapping is not None else 0, self.metadata_cycles)
 
 
 @dataclass
@@ -71,8 +94,27 @@ class TileWork:
     footprint_bytes: float = 0.0
     band_alloc_bytes: float = 0.0  # allocated by a band's first tile ...
     band_release_bytes: float = 0.0  # ... and freed by its last
-    gb_read_bytes: float = 0.0  # operands streamed from the global buffer into the arrays / vector unit
-    gb_write_bytes: float = 0.0  # tile results and DRAM fills written into the global buffer
+    # global-buffer traffic by phase and operand (bytes)
+    gb_fill: dict[str, float] = field(default_factory=dict)  # DRAM -> GB, during the loads
+    gb_operand: dict[str, float] = field(default_factory=dict)  # GB -> local buffers / vector unit, during compute
+    gb_result: dict[str, float] = field(default_factory=dict)  # array / vector unit -> GB, during compute
+    gb_drain: dict[str, float] = field(default_factory=dict)  # GB -> DRAM, during the write-back
+    # local-buffer accesses: component -> counter -> bytes (fills from the GB and reads by the array)
+    local: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def gb_read_bytes(self) -> float:
+        return sum(self.gb_operand.values()) + sum(self.gb_drain.values())
+
+    @property
+    def gb_write_bytes(self) -> float:
+        return sum(self.gb_fill.values()) + sum(self.gb_result.values())
+
+
+def prefetch_transfer(nbytes: float) -> Transfer:
+    """A weight prefetch of ``nbytes``: one sequential read (the weights of a chunk are contiguous), which
+    the DMA issues at the lowest priority, burst by burst, into the DRAM's idle time."""
+    return Transfer(nbytes, AccessPattern.contiguous(nbytes), "read", "weights")
 
 
 def _subset(hw: HardwareConfig, rows: int, cols: int, channels: int, selected: int, bytes_per_elem: float,
@@ -87,35 +129,63 @@ def _subset(hw: HardwareConfig, rows: int, cols: int, channels: int, selected: i
     return useful * scale, pattern
 
 
-def tile_works(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileWork]:
-    """The tiles of ``plan`` at one step, in execution order (bands outer, chunks inner)."""
+def _add(d: dict[str, float], key: str, v: float) -> None:
+    if v:
+        d[key] = d.get(key, 0.0) + v
+
+
+def cluster_mapping(cluster: DenseClusterConfig, plan: NodePlan, reduction: float, positions: int,
+                    out_channels: int, *, group: int | None = None) -> ArrayMapping:
+    """The array mapping of a tile of ``plan`` with this reduction / positions / outputs on ``cluster``."""
+    rate = cluster.rates.get(plan.fmt, 1.0)
+    lb = cluster.local_buffer
+    return map_tile(TileShape(reduction, max(positions, 1), max(out_channels, 1), plan.new_input_fraction),
+                    cluster.multipliers, rate, cluster.distribution_bw_elems_per_cycle,
+                    cluster.reduction_bw_elems_per_cycle, group, input_bytes_per_elem=plan.act_bits / 8,
+                    weight_bytes_per_elem=plan.weight_bits / 8, psum_bytes_per_elem=accumulator_bits(plan.fmt) / 8,
+                    local_bw_bytes_per_cycle=lb.ports * lb.bytes_per_cycle_per_port)
+
+
+def tile_works(plan: NodePlan, hw: HardwareConfig, step: StepWork,
+               which: list[tuple[int, int]] | None = None) -> list[TileWork]:
+    """The tiles of ``plan`` at one step, in execution order (bands outer, chunks inner); ``which`` picks
+    (band, chunk) tiles of a MAC node only (the tiling search costs a representative few)."""
     if plan.kind == "fused":
         return []
     if plan.kind == "vector":
         return _vector_tiles(plan, hw, step)
-    return _mac_tiles(plan, hw, step)
+    return _mac_tiles(plan, hw, step, which)
 
 
 def _vector_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileWork]:
     t = plan.tiles
     w_dram = plan.weight_dram_bytes_per_band + (plan.weight_first_eval_bytes if step.first_eval else 0.0)
+    in_bytes, out_bytes = plan.in_elements * plan.act_bits / 8 / t, plan.out_elements * plan.out_bits / 8 / t
+    w_bytes = plan.weight_elements * plan.weight_bits / 8
     out = []
     for i in range(t):
         tw = TileWork(vector_elems=plan.vector_elements / t, vector_kind=plan.vector_kind,
                       footprint_bytes=plan.tile_footprint_bytes)
         if plan.in_dram_bytes:
-            tw.loads.append(Transfer(plan.in_dram_bytes / t, AccessPattern.contiguous(plan.in_dram_bytes / t), "read", "in"))
+            b = plan.in_dram_bytes / t
+            tw.loads.append(Transfer(b, AccessPattern.contiguous(b), "read", "inputs"))
         if w_dram and i == 0:
             tw.loads.append(Transfer(w_dram, AccessPattern.contiguous(w_dram), "read", "weights"))
         if plan.out_dram_bytes:
-            tw.writes.append(Transfer(plan.out_dram_bytes / t, AccessPattern.contiguous(plan.out_dram_bytes / t), "write", "out"))
-        tw.gb_read_bytes = (plan.in_elements / t) * 2.0
-        tw.gb_write_bytes = (plan.out_elements / t) * plan.out_bits / 8 + sum(x.nbytes for x in tw.loads)
+            b = plan.out_dram_bytes / t
+            tw.writes.append(Transfer(b, AccessPattern.contiguous(b), "write", "outputs"))
+            _add(tw.gb_drain, "outputs", b)
+        for x in tw.loads:
+            _add(tw.gb_fill, x.tag, x.nbytes)
+        _add(tw.gb_operand, "inputs", in_bytes)
+        _add(tw.gb_operand, "weights", w_bytes / t)
+        _add(tw.gb_result, "outputs", out_bytes)
         out.append(tw)
     return out
 
 
-def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileWork]:
+def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
+               which: list[tuple[int, int]] | None = None) -> list[TileWork]:
     c = max(plan.in_channels, 1)
     has_dense, has_sparse = hw.dense_cluster is not None, hw.sparse_cluster is not None
     if step.sparse_mask is not None and has_sparse:
@@ -134,50 +204,106 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileW
     band_rows = math.ceil(plan.in_rows / plan.bands)
     in_band_elems = plan.in_elements / plan.bands
     w_chunk_elems = plan.weight_elements / plan.chunks
+    act_b, w_b, out_b = plan.act_bits / 8, plan.weight_bits / 8, plan.out_bits / 8
     in_store_bytes = plan.in_dram_bytes / plan.in_elements if plan.in_elements else 0.0  # per element, as stored
     first_w = plan.weight_first_eval_bytes if step.first_eval else 0.0  # resident weights: loaded once
+    prefetched = plan.prefetch_bytes_at(step.first_eval)
     bitmap_bits = hw.sparse_cluster.bitmap_bits_per_element if has_sparse else 0.0
     out_rows = math.ceil(plan.out_rows / plan.bands)
-    oc_chunk = max(1, round(plan.out_channels / plan.chunks))
-    dense_util = 1.0
+    positions = out_rows * plan.out_cols
+    oc_chunk = max(1, math.ceil(plan.out_channels / plan.chunks))
+    dense_job = sparse_job = None
+    d_in = d_w = s_in = s_bits = s_w = 0.0  # GB -> local bytes of each cluster
+    d_refill = s_refill = 1.0
     if n_dense:
-        red = max(1, round(plan.reduction * n_dense / c))
-        dense_util = maeri_mapping_utilization(red, max(1, int(out_tile)), hw.dense_cluster.multipliers)
+        cl = hw.dense_cluster
+        m = cluster_mapping(cl, plan, plan.reduction * n_dense / c, positions, oc_chunk)
+        dense_job = DenseJob(macs=macs_tile * n_dense / c, fmt=plan.fmt, mapping=m)
+        d_in, d_w = in_band_elems * n_dense / c * act_b, w_chunk_elems * n_dense / c * w_b
+        d_refill = _refills(cl, d_in + d_w, m, oc_chunk)
+    if n_sparse:
+        cl = hw.sparse_cluster
+        executed_red = plan.reduction * n_sparse / c * density * cl.load_imbalance
+        m = cluster_mapping(cl, plan, executed_red, positions, oc_chunk, group=cl.benes_group_multipliers) \
+            if executed_red > 0 else None
+        bitmap_elems = in_band_elems * n_sparse / c
+        meta = math.ceil(bitmap_elems * bitmap_bits / cl.metadata_bw_bits_per_cycle) if bitmap_elems else 0
+        sparse_job = SparseJob(dense_macs=macs_tile * n_sparse / c, density=density, fmt=plan.fmt, mapping=m,
+                               bitmap_elems=bitmap_elems, metadata_cycles=meta)
+        s_in, s_bits = in_band_elems * n_sparse / c * density * act_b, bitmap_elems * bitmap_bits / 8
+        s_w = w_chunk_elems * n_sparse / c * w_b
+        if m is not None:
+            s_refill = _refills(cl, s_in + s_bits + s_w, m, oc_chunk)
     tiles = []
-    for band in range(plan.bands):
-        for chunk in range(plan.chunks):
-            tw = TileWork(footprint_bytes=plan.tile_footprint_bytes,
-                          band_alloc_bytes=plan.band_bytes if chunk == 0 else 0.0,
-                          band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0)
-            if chunk == 0 and in_store_bytes > 0:
-                if n_dense:
-                    b, p = _subset(hw, band_rows, plan.in_cols, c, n_dense, in_store_bytes, 1.0)
-                    tw.loads.append(Transfer(b, p, "read", "in.dense"))
-                if n_sparse:
-                    bpe = density * in_store_bytes + bitmap_bits / 8  # compressed: non-zeros + bitmap
-                    b, p = _subset(hw, band_rows, plan.in_cols, c, n_sparse, bpe, 1.0)
-                    tw.loads.append(Transfer(b, p, "read", "in.sparse"))
-            w_band = plan.weight_dram_bytes_per_band + (first_w if band == 0 else 0.0)
-            if w_band > 0:
-                wb = w_band / plan.chunks
-                tw.loads.append(Transfer(wb, AccessPattern.contiguous(wb), "read", "weights"))
+    coords = which if which is not None else [(b, ch) for b in range(plan.bands) for ch in range(plan.chunks)]
+    variants: dict[tuple, TileWork] = {}  # tiles differ only at band starts/ends and in the first band
+    for band, chunk in coords:
+        variant = (chunk == 0, chunk == plan.chunks - 1, band == 0 and (first_w > 0 or prefetched > 0))
+        if variant in variants:
+            tiles.append(variants[variant])
+            continue
+        tw = TileWork(footprint_bytes=plan.tile_footprint_bytes,
+                      band_alloc_bytes=plan.band_bytes if chunk == 0 else 0.0,
+                      band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0,
+                      dense=dense_job, sparse=sparse_job)
+        if chunk == 0 and in_store_bytes > 0:
             if n_dense:
-                tw.dense = DenseJob(macs=macs_tile * n_dense / c, fmt=plan.fmt, utilization=dense_util,
-                                    distributed_elems=(in_band_elems + w_chunk_elems) * n_dense / c,
-                                    reduced_elems=out_tile)
+                b, p = _subset(hw, band_rows, plan.in_cols, c, n_dense, in_store_bytes, 1.0)
+                tw.loads.append(Transfer(b, p, "read", "inputs"))
+                _add(tw.gb_fill, "inputs", b)
             if n_sparse:
-                tw.sparse = SparseJob(dense_macs=macs_tile * n_sparse / c, density=density, fmt=plan.fmt,
-                                      bitmap_elems=in_band_elems * n_sparse / c,
-                                      distributed_elems=(in_band_elems * density + w_chunk_elems) * n_sparse / c)
-            if n_dense and n_sparse:
-                tw.merge_elems = out_tile
-            if plan.out_dram_bytes:
-                scale = plan.out_dram_bytes / (plan.out_elements * plan.out_bits / 8)
-                b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels),
-                               plan.out_bits / 8, scale)
-                tw.writes.append(Transfer(b, p, "write", "out"))
-            tw.gb_read_bytes = (in_band_elems * (n_dense + n_sparse * density) / c * plan.act_bits
-                                + w_chunk_elems * plan.weight_bits) / 8
-            tw.gb_write_bytes = out_tile * plan.out_bits / 8 + sum(x.nbytes for x in tw.loads)
-            tiles.append(tw)
+                bpe = density * in_store_bytes + bitmap_bits / 8  # compressed: non-zeros + bitmap
+                b, p = _subset(hw, band_rows, plan.in_cols, c, n_sparse, bpe, 1.0)
+                tw.loads.append(Transfer(b, p, "read", "inputs"))
+                bits = b * (bitmap_bits / 8) / bpe
+                _add(tw.gb_fill, "bitmaps", bits)
+                _add(tw.gb_fill, "inputs", b - bits)
+        w_band = plan.weight_dram_bytes_per_band + (first_w if band == 0 else 0.0)
+        wb = w_band / plan.chunks
+        if band == 0 and chunk == 0 and prefetched:  # loaded while the previous node ran
+            wb -= prefetched
+        if wb > 1e-9:
+            tw.loads.append(Transfer(wb, AccessPattern.contiguous(wb), "read", "weights"))
+            _add(tw.gb_fill, "weights", wb)
+        if n_dense and n_sparse:
+            tw.merge_elems = out_tile
+        if plan.out_dram_bytes:
+            scale = plan.out_dram_bytes / (plan.out_elements * out_b)
+            b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels),
+                           out_b, scale)
+            tw.writes.append(Transfer(b, p, "write", "outputs"))
+            _add(tw.gb_drain, "outputs", b)
+        _add(tw.gb_operand, "inputs", d_in * d_refill + s_in * s_refill)
+        _add(tw.gb_operand, "bitmaps", s_bits * s_refill)
+        _add(tw.gb_operand, "weights", d_w + s_w)
+        _add(tw.gb_result, "outputs", out_tile * out_b)
+        if dense_job is not None:
+            tw.local[DENSE_LOCAL_BUFFER] = _local_counters(dense_job.mapping, plan, d_in * d_refill, d_w, 0.0)
+        if sparse_job is not None and sparse_job.mapping is not None:
+            tw.local[SPARSE_LOCAL_BUFFER] = _local_counters(sparse_job.mapping, plan, s_in * s_refill, s_w,
+                                                            s_bits * s_refill)
+        variants[variant] = tw
+        tiles.append(tw)
     return tiles
+
+
+def _refills(cluster: DenseClusterConfig, tile_bytes: float, m: ArrayMapping, oc_chunk: int) -> float:
+    """How often the tile's inputs come from the global buffer: once when the tile fits in the cluster's
+    local buffer (half of it when double buffered), else once per output-channel group of the mapping."""
+    lb = cluster.local_buffer
+    room = lb.capacity_bytes / 2 if lb.double_buffered else lb.capacity_bytes
+    return 1.0 if tile_bytes <= room else float(math.ceil(oc_chunk / m.vns))
+
+
+def _local_counters(m: ArrayMapping, plan: NodePlan, fill_in: float, fill_w: float, fill_bits: float) -> dict:
+    """Local-buffer bytes of one tile: fills from the global buffer, reads by the array, partial sums."""
+    psum_b = accumulator_bits(plan.fmt) / 8
+    out: dict[str, float] = {}
+    _add(out, "write_bytes.inputs", fill_in)
+    _add(out, "write_bytes.weights", fill_w)
+    _add(out, "write_bytes.bitmaps", fill_bits)
+    _add(out, "read_bytes.inputs", m.input_reads_elems * plan.act_bits / 8)
+    _add(out, "read_bytes.weights", m.weight_reads_elems * plan.weight_bits / 8)
+    _add(out, "write_bytes.psums", m.psum_elems * psum_b)
+    _add(out, "read_bytes.psums", m.psum_elems * psum_b)
+    return out
