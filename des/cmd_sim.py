@@ -66,6 +66,13 @@ def format_summary(r) -> str:
         f"  ({r.total_cycles / r.steps:,.0f} cycles/step; analytical {ana:,.0f}, {ana_err})",
         f"  energy           {r.energy_pj / 1e6:,.2f} uJ (dynamic {sum(r.energy_dynamic_pj.values()) / 1e6:,.2f},"
         f" static {sum(r.energy_static_pj.values()) / 1e6:,.2f})",
+        "  energy by level  " + ", ".join(
+            f"{lvl} {sum(ops.values()) / 1e6:,.1f} uJ" for lvl, ops in sorted(
+                r.energy_by_level_operand_pj.items(), key=lambda kv: -sum(kv[1].values())) if sum(ops.values())),
+        "  array util.      " + (", ".join(
+            f"{c} {100 * sum(v for k, v in r.counters.items() if k.startswith(c + '.macs.')) / r.counters[c + '.mac_slots']:.1f}%"
+            for c in ("dense_cluster", "sparse_cluster") if r.counters.get(c + ".mac_slots")) or "-")
+        + " of the MAC slots while computing (mapping losses)",
         f"  MACs             graph {r.macs['graph_macs'] / 1e9:,.3f} G: dense {r.macs['dense_executed_macs'] / 1e9:,.3f} G,"
         f" sparse {r.macs['sparse_executed_macs'] / 1e9:,.3f} G, skipped {r.macs['skipped_macs'] / 1e9:,.3f} G",
         f"  DRAM             read {r.bytes['dram_read_bytes'] / 1e6:,.2f} MB, written {r.bytes['dram_write_bytes'] / 1e6:,.2f} MB,"

@@ -74,23 +74,7 @@ def check_output_path(path: str | os.PathLike, what: str, *, suffixes: tuple[str
         if not stat.S_ISREG(st.st_mode):
             raise OutputPathError(f"{what} {p}: exists and is not a regular file (a FIFO, device or socket "
                                   "is never replaced)")
-    folder = p.parent
-    probe = folder
-    while True:
-        try:
-            pst = os.stat(probe)
-        except FileNotFoundError:
-            if probe == probe.parent:
-                raise OutputPathError(f"{what} {p}: no existing folder above it") from None
-            probe = probe.parent
-            continue
-        except OSError as e:
-            raise OutputPathError(f"{what} {p}: folder {probe} cannot be used ({e.strerror or e})") from None
-        break
-    if not stat.S_ISDIR(pst.st_mode):
-        raise OutputPathError(f"{what} {p}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputPathError(f"{what} {p}: folder {probe} is not writable")
+    probe = _writable_folder_above(p.parent, p, what)
     if len(p.name.encode("utf-8", "surrogateescape")) + _TEMP_NAME_OVERHEAD > _name_max(probe):
         raise OutputPathError(f"{what} {p}: file name too long ({len(p.name)} characters)")
     return p
@@ -119,7 +103,15 @@ def check_output_folder(path: str | os.PathLike, what: str) -> Path:
         raise OutputPathError(f"{what}: empty folder name")
     if "\x00" in text:
         raise OutputPathError(f"{what} {text!r}: folder name contains a NUL character")
-    p = probe = Path(text)
+    p = Path(text)
+    _writable_folder_above(p, p, what)
+    return p
+
+
+def _writable_folder_above(start: Path, p: Path, what: str) -> Path:
+    """The nearest existing folder at or above ``start`` (where missing folders would be created), checked
+    to be a writable folder; OutputPathError naming output ``what`` at ``p`` otherwise."""
+    probe = start
     while True:
         try:
             st = os.stat(probe)
@@ -129,10 +121,10 @@ def check_output_folder(path: str | os.PathLike, what: str) -> Path:
             probe = probe.parent
             continue
         except OSError as e:
-            raise OutputPathError(f"{what} {p}: cannot be used ({e.strerror or e})") from None
+            raise OutputPathError(f"{what} {p}: folder {probe} cannot be used ({e.strerror or e})") from None
         break
     if not stat.S_ISDIR(st.st_mode):
         raise OutputPathError(f"{what} {p}: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputPathError(f"{what} {p}: folder {probe} is not writable")
-    return p
+    return probe
