@@ -12,7 +12,7 @@ from des.run import load_hardware
 from quant.policy import apply_policy
 from workloads import extract_graph
 
-from conftest import HW_POLICY, graph, profile
+from des_helpers import HW_POLICY, graph, profile
 
 
 def _one_op(module: nn.Module, x: torch.Tensor, policy: str = "fp16"):

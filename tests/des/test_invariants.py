@@ -10,7 +10,7 @@ from des import SimulationError, simulate
 from des.residency import plan_residency
 from workloads import list_models
 
-from conftest import HW_POLICY, graph, profile
+from des_helpers import HW_POLICY, graph, profile
 
 ZOO_FAST = ["tiny-digits", "ddpm-cifar10", "edm-cifar10"]
 

@@ -7,7 +7,7 @@ from components import load_shipped_config
 from des import simulate
 from workloads import SparsityProfile
 
-from conftest import HW_POLICY, graph, profile
+from des_helpers import HW_POLICY, graph, profile
 
 STEPS = 3
 
