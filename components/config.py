@@ -301,7 +301,7 @@ class ResidencyConfig(_Section):
     weight_budget_fraction: float = Field(0.5, ge=0.0, le=1.0, description="share of the global buffer resident weights may take (assumption)")
     tensor_budget_fraction: float = Field(0.25, ge=0.0, le=1.0, description="largest tensor passed on chip between adjacent ops, as a share of the global buffer (assumption)")
     skip_budget_fraction: float = Field(0.25, ge=0.0, le=1.0, description="share of the global buffer for long-lived skip/residual tensors (assumption)")
-    prefetch_next_weights: bool = Field(True, description="while a node runs, load the next MAC node's first weight chunk into free global-buffer space (low DRAM priority)")
+    prefetch_next_weights: bool = Field(True, description="while a node runs, load the next MAC node's first weight chunk into free global-buffer space, in the node's idle DRAM time")
 
     @model_validator(mode="after")
     def _budgets_fit(self):

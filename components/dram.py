@@ -244,25 +244,19 @@ class Dram:
         return dram_access_cost(nbytes, p.runs, p.run_bytes, self.cfg, clock_ghz=self.clock_ghz, stride_bytes=p.stride_bytes)
 
     def transfer(
-        self, nbytes: float, pattern: AccessPattern | None = None, kind: str = "read", tag: str = "",
-        priority: int = 0,
+        self, nbytes: float, pattern: AccessPattern | None = None, kind: str = "read", tag: str = ""
     ) -> Generator[simpy.events.Event, object, DramCost]:
         """SimPy process body: move `nbytes` (read or write) with `pattern`; returns its DramCost.
-        Requests are served in `priority` order (lower first; FIFO within a priority), never preempted:
-        a prefetch (priority 1) only takes the interface when no demand transfer is waiting.
+        Requests are served in arrival order (a FIFO calendar).
         Invalid arguments raise here, at call time, not inside the simulation."""
         cost = self.cost(nbytes, pattern)
-        return self._transfer(nbytes, cost, kind, tag, priority)
+        return self._transfer(nbytes, cost, kind, tag)
 
-    def _transfer(self, nbytes: float, cost: DramCost, kind: str, tag: str,
-                  priority: int = 0) -> Generator[simpy.events.Event, object, DramCost]:
+    def _transfer(self, nbytes: float, cost: DramCost, kind: str, tag: str) -> Generator[simpy.events.Event, object, DramCost]:
         if cost.bursts == 0:
             return cost
         occupancy = cost.cycles - self.cfg.row_hit_latency_cycles
-        if priority > 0:
-            start = yield from self.calendar.book_when_free(self.env, occupancy)
-        else:
-            start = self.calendar.book(self.env.now, occupancy)
+        start = self.calendar.book(self.env.now, occupancy)
         done = start + occupancy + self.cfg.row_hit_latency_cycles  # the latency is pipelined, not held
         if done > self.env.now:
             yield self.env.timeout(done - self.env.now)

@@ -5,9 +5,7 @@ service time when they arrive. Such a queue needs no wake-up events: a request a
 the server that frees first and starts at ``max(now, that server's free time)`` (the Lindley recursion
 of a FIFO multi-server queue), which is exactly when a ``simpy.Resource`` with the same capacity would
 grant it. A SimPy process books its slot and then waits with one timeout, so a tile of work costs one
-event per phase instead of a request, a release and a timeout per resource. ``priority`` requests
-(DRAM prefetches) only book a server that is free now and otherwise wait for it and try again, so every
-request that arrives meanwhile goes first: the non-preemptive priority of a ``simpy.PriorityResource``.
+event per phase instead of a request, a release and a timeout per resource.
 
 Subclasses of :class:`BusyUnit` compute their cycles from their pure cost function and call
 :meth:`BusyUnit._busy`, which books the unit, waits for the slot and records the busy interval and the
@@ -53,13 +51,6 @@ class Calendar:
         if len(self._free) != 1:
             raise ValueError("extend_to needs a single-server calendar")
         self._free[0] = max(self._free[0], cycle)
-
-    def book_when_free(self, env: simpy.Environment, cycles: float) -> Generator[simpy.events.Event, object, float]:
-        """Process body for a low-priority request: wait until a server is free now, then book it (requests
-        arriving while it waits go first); returns the start cycle (= the time it was booked)."""
-        while self.free_at > env.now:
-            yield env.timeout(self.free_at - env.now)
-        return self.book(env.now, cycles)
 
 
 class BusyUnit:

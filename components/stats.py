@@ -212,5 +212,3 @@ def covered_before(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
     partial = np.clip(points - starts[last], 0.0, lengths[last])
     return np.where(k > 0, out + partial, 0.0)
 
-
-_covered_before = covered_before  # old private name

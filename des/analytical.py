@@ -32,7 +32,7 @@ from components import (HardwareConfig, buffer_access_cycles, dram_access_cost, 
 
 from .work import TileWork, Transfer, prefetch_transfer
 
-__all__ = ["node_cycles", "transfer_cycles", "occupancy_cycles", "tile_phases", "TilePhases", "flow_shop_cycles", "prefetch_cycles"]
+__all__ = ["node_cycles", "transfer_cycles", "occupancy_cycles", "dram_cost", "tile_phases", "TilePhases", "flow_shop_cycles", "prefetch_cycles"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ _COSTS: dict[int, tuple[HardwareConfig, dict]] = {}  # id(hw) -> (hw, {(bytes, p
 _COST_MACHINES = 16
 
 
-def _dram_cost(hw: HardwareConfig, x: Transfer):
+def dram_cost(hw: HardwareConfig, x: Transfer):
     """``dram_access_cost`` of a transfer, memoized per machine (tilings repeat the same transfers)."""
     entry = _COSTS.get(id(hw))
     if entry is None or entry[0] is not hw:
@@ -68,7 +68,7 @@ def _dram_cost(hw: HardwareConfig, x: Transfer):
 
 def occupancy_cycles(hw: HardwareConfig, xs: Sequence[Transfer]) -> float:
     """Cycles transfers hold the DRAM interface (their cost less the pipelined access latency)."""
-    return sum(c.cycles - hw.dram.row_hit_latency_cycles for c in (_dram_cost(hw, x) for x in xs) if c.bursts)
+    return sum(c.cycles - hw.dram.row_hit_latency_cycles for c in (dram_cost(hw, x) for x in xs) if c.bursts)
 
 
 def transfer_cycles(hw: HardwareConfig, xs: Sequence[Transfer]) -> float:

@@ -25,6 +25,7 @@ from components import (DENSE_CLUSTER, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER, VECT
 
 from components.energy import READ_BYTES, WRITE_BYTES
 
+from .analytical import dram_cost
 from .work import TileWork, Transfer, prefetch_transfer
 
 __all__ = ["Machine"]
@@ -58,7 +59,6 @@ class Machine:
         self.detector = SparsityDetector(self.env, hw.detector, self.stats, calibration=calibration) \
             if hw.detector else None
         self._parts = [p for p in (self.dram, self.gb, self.dense, self.sparse, self.vector, self.detector) if p]
-        self._costs: dict = {}
 
     def use_stats(self, stats: ActivityRecorder) -> None:
         """Send every component's records to ``stats`` from now on."""
@@ -174,12 +174,8 @@ class Machine:
             stats.add_many(comp, counters)
 
     def _cost(self, x: Transfer):
-        """DRAM cost of a transfer (memoized: a node's tiles repeat the same few transfers)."""
-        key = (x.nbytes, x.pattern)
-        c = self._costs.get(key)
-        if c is None:
-            c = self._costs[key] = self.dram.cost(x.nbytes, x.pattern)
-        return c
+        """DRAM cost of a transfer (memoized per machine with the analytical model's)."""
+        return dram_cost(self.hw, x)
 
     def _book(self, calendar, component: str, kind: str, cycles: float, tag: str, now: float | None = None) -> float:
         """Book ``cycles`` on a calendar from ``now`` (default: the current cycle) and record the busy

@@ -35,9 +35,7 @@ from components.config import DenseClusterConfig
 from .plan import NodePlan
 
 __all__ = ["StepWork", "Transfer", "DenseJob", "SparseJob", "TileWork", "tile_works", "cluster_mapping",
-           "OPERANDS", "prefetch_transfer"]
-
-OPERANDS = ("inputs", "weights", "outputs", "psums", "bitmaps")
+           "prefetch_transfer"]
 
 
 @dataclass(frozen=True)
@@ -101,14 +99,6 @@ class TileWork:
     gb_drain: dict[str, float] = field(default_factory=dict)  # GB -> DRAM, during the write-back
     # local-buffer accesses: component -> counter -> bytes (fills from the GB and reads by the array)
     local: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def gb_read_bytes(self) -> float:
-        return sum(self.gb_operand.values()) + sum(self.gb_drain.values())
-
-    @property
-    def gb_write_bytes(self) -> float:
-        return sum(self.gb_fill.values()) + sum(self.gb_result.values())
 
 
 def prefetch_transfer(nbytes: float) -> Transfer:

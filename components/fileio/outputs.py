@@ -34,15 +34,21 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
+def _path_text(path: str | os.PathLike | None, what: str, noun: str) -> str:
+    """The text of an output path, refused when empty or holding a NUL (``noun``: file or folder)."""
+    text = os.fspath(path) if path is not None else ""
+    if isinstance(text, bytes) or not str(text).strip():
+        raise OutputPathError(f"{what}: empty {noun} name")
+    if "\x00" in text:
+        raise OutputPathError(f"{what} {text!r}: {noun} name contains a NUL character")
+    return text
+
+
 def check_output_path(path: str | os.PathLike, what: str, *, suffixes: tuple[str, ...] | None = None,
                       default_suffix: str | None = None) -> Path:
     """The path that will be written for output ``what`` (see the module docstring); OutputPathError if it
     cannot be."""
-    text = os.fspath(path) if path is not None else ""
-    if isinstance(text, bytes) or not str(text).strip():
-        raise OutputPathError(f"{what}: empty file name")
-    if "\x00" in text:
-        raise OutputPathError(f"{what} {text!r}: file name contains a NUL character")
+    text = _path_text(path, what, "file")
     p = Path(text)
     if text.endswith(os.sep) or p.name in ("", ".", ".."):
         raise OutputPathError(f"{what} {text}: names a folder, not a file")
@@ -98,12 +104,7 @@ def check_distinct_outputs(paths: dict[str, Path | None]) -> None:
 
 def check_output_folder(path: str | os.PathLike, what: str) -> Path:
     """``path`` as a Path if it is (or can be created as) a writable folder; else OutputPathError."""
-    text = os.fspath(path) if path is not None else ""
-    if isinstance(text, bytes) or not str(text).strip():
-        raise OutputPathError(f"{what}: empty folder name")
-    if "\x00" in text:
-        raise OutputPathError(f"{what} {text!r}: folder name contains a NUL character")
-    p = Path(text)
+    p = Path(_path_text(path, what, "folder"))
     _writable_folder_above(p, p, what)
     return p
 
