@@ -358,7 +358,7 @@ def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
 
 def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: SparsityProfile | None = None,
              progress: bool | None = None, reuse: bool = True, mapping_hw: HardwareConfig | None = None,
-             fast_forward: bool = True) -> Report:
+             fast_forward: bool = True, keep_intervals: bool = False) -> Report:
     """Simulate ``steps`` network evaluations of policy-annotated workload graph ``g`` on machine ``hw``.
 
     ``profile`` gives the zero fractions of the sparse-eligible inputs for at least ``steps`` steps; it
@@ -366,7 +366,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     simulates every node at every step (for checking that reuse changes nothing). ``mapping_hw`` tiles the
     graph as for that machine instead (to compare machines under one fixed mapping). ``fast_forward=False``
     simulates every tile as events instead of fast-forwarding steady-state periods
-    (:class:`des.machine.FastForward`).
+    (:class:`des.machine.FastForward`). ``keep_intervals=True`` keeps every busy interval in
+    ``Report.interval_data`` (for event traces; memory grows with the run).
     """
     t0 = time.perf_counter()
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
@@ -408,7 +409,24 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
         bar.close()
     rep = _build_report(g, hw, profile, steps, list(plans), acc, float(m.env.now), res, time.perf_counter() - t0)
     rep.events = m.env.events_scheduled
+    if keep_intervals:
+        rep.interval_data = _interval_data(acc)
     return rep
+
+
+def _interval_data(acc: ReportAccumulator) -> dict:
+    names = np.array(sorted(acc.codes, key=acc.codes.get) or [""], dtype=object)
+    if acc.chunks:
+        starts = np.concatenate([c[0] for c in acc.chunks])
+        ends = np.concatenate([c[1] for c in acc.chunks])
+        codes = np.concatenate([c[2] for c in acc.chunks])
+        order = np.argsort(starts, kind="stable")
+        starts, ends, codes = starts[order], ends[order], codes[order]
+    else:
+        starts = ends = np.zeros(0)
+        codes = np.zeros(0, dtype=np.int16)
+    return {"start_cycles": starts, "end_cycles": ends, "component": names[codes] if len(codes) else names[:0],
+            "step_end_cycles": list(acc.step_end), "duty": list(acc.duty)}
 
 
 def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | None, steps: int, order: list,

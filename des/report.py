@@ -103,6 +103,10 @@ class Report:
     wall_seconds: float = 0.0
     events: int = 0  # SimPy events scheduled
     intervals: int = 0  # busy intervals recorded (replayed ones included)
+    # with simulate(keep_intervals=True): every busy interval (cycles) by component, for traces; not in the
+    # JSON document. {"start_cycles": array, "end_cycles": array, "component": array of names,
+    # "step_end_cycles": list, "duty": [(start, end, {component: busy fraction})] of fast-forwarded spans}
+    interval_data: dict | None = None
 
     @property
     def seconds(self) -> float:
@@ -131,7 +135,7 @@ class Report:
                 "seconds": self.seconds, "energy_pj": self.energy_pj,
                 "analytical_total_cycles": float(self.analytical_node_cycles.sum())}
 
-    NOT_IN_DOCUMENT = ("wall_seconds",)  # measurements of the host, not results: differ between identical runs
+    NOT_IN_DOCUMENT = ("wall_seconds", "interval_data")  # measurements of the host, not results: differ between identical runs
 
     def to_dict(self) -> dict:
         """The report document (without :data:`NOT_IN_DOCUMENT`)."""
