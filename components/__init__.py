@@ -57,6 +57,7 @@ from .detector import (
 from .dram import AccessPattern, Dram, DramCost, channel_subset_pattern, dram_access_cost
 from .energy import EnergyBreakdown, EnergyModel, macs_counter
 from .errors import CapacityError, ConfigError, UnsupportedFormatError
+from .placement import PLACEMENT_POLICIES, peak_macs_per_cycle, split_input_channels, split_output_channels
 from .formats import FORMAT_FAMILY, FORMATS, FormatName, accumulator_bits, element_bits, format_family
 from .shipped import list_shipped_configs, load_shipped_config, shipped_config_path
 from .sparse import SparsePECluster, sparse_compute_cycles

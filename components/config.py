@@ -267,7 +267,16 @@ class DetectorConfig(_Section):
     update_latency_cycles: NonNegativeFloat
     policy: str = "per_step"
     k: Optional[PositiveInt] = Field(None, description="update period in steps for policy every_k")
-    initial_label: Literal["dense", "sparse"] = Field("dense", description="label before any count exists")
+    initial_label: Literal["dense", "sparse"] = Field("dense", description="label before any count exists "
+                                                      "when the run has no calibration zero fractions")
+    placement: Literal["balanced", "threshold"] = Field(
+        "balanced", description="how work is split between the arrays (components/placement.py): 'threshold' "
+        "is the paper's rule read literally, 'balanced' keeps both arrays busy")
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _off_is_a_name(cls, v: object) -> object:
+        return "off" if v is False else v  # YAML 1.1 reads a bare `off` as false: it names the policy "off"
 
     @field_validator("policy")
     @classmethod

@@ -1,17 +1,23 @@
 """Time-step-aware sparsity detector and its pluggable label policies.
 
 At time step t, as a layer's post-ReLU outputs are written back, the detector counts zeros per output
-channel (`observe`); a policy turns the counts into per-channel labels (True = sparse: zero fraction
-> threshold) used when that tensor is consumed at a later step (`labels`). Given the true zero fractions
-at the step of use, `labels` also counts wrong labels: "wrong_sparse_labels" (sent to the sparse
-array but dense: costs time there) and "wrong_dense_labels" (sparse, but run dense: a lost saving).
+channel (`observe`); a policy turns the counts into an estimate of each channel's zero fraction at a later
+step (`estimate`) and labels (True = sparse: estimated zero fraction > threshold) used when that tensor is
+consumed (`labels`). The controller places work on the arrays from labels and estimates
+(:mod:`components.placement`). Given the true zero fractions at the step of use, `labels` also counts
+wrong labels: "wrong_sparse_labels" (sent compressed but dense: costs time there) and
+"wrong_dense_labels" (sparse, but run uncompressed: a lost saving).
 
 Policies (registry by name, `register_policy` to add one):
 - per_step: every step's counts update the labels (the paper's choice);
-- every_k: only counts observed at steps t with t % k == 0 update the labels;
+- every_k: only counts observed at steps t with t % k == 0 update the labels (with a two-evaluation
+  sampler such as Heun, one step of the simulator is one network evaluation: k = 2 updates on the first
+  evaluation of each sampler step only, per_step on both);
 - static: labels from calibration zero fractions, never updated (no counting cost);
-- oracle: labels from the true zero fractions at the step of use (an upper bound; no cost).
-Before a layer has any counts, per_step / every_k use `initial_label`.
+- oracle: labels from the true zero fractions at the step of use (an upper bound; no cost);
+- off: no detector at all: every channel is dense, nothing is counted (the machine without the idea).
+Before a layer has any counts (step 0), per_step / every_k use the calibration zero fractions when the
+run has them, else `initial_label`.
 
 Cost of an accepted update: `update_latency_cycles` per pass over `channels` hardware counters (a
 layer with more output channels takes ceil(C / channels) passes), "zero_count_elements" and
@@ -54,21 +60,35 @@ class PolicyContext:
 
 
 class LabelPolicy(ABC):
-    """A rule deciding which observed counts update the labels, and what the labels are."""
+    """A rule deciding which observed counts update the labels, and what the labels are.
+
+    A policy implements :meth:`estimate` (labels follow from the threshold) or overrides :meth:`labels`
+    directly; then the controller's estimate falls back to the labels (see :meth:`SparsityDetector.estimate`)."""
 
     name: ClassVar[str] = ""
+    counts_zeros: ClassVar[bool] = True  # False: no detector hardware works (policy "off")
 
     @abstractmethod
     def accepts_update(self, step: int) -> bool:
         """Whether zero counts written at `step` update the labels (and cost an update)."""
 
-    @abstractmethod
+    def estimate(self, ctx: PolicyContext) -> np.ndarray | None:
+        """Estimated zero fraction of each of ctx.channels channels at ctx.step (None: not provided)."""
+        return None
+
     def labels(self, ctx: PolicyContext) -> np.ndarray:
         """Boolean labels (True = sparse) of ctx.channels channels for ctx.step."""
+        est = self.estimate(ctx)
+        if est is None:
+            raise NotImplementedError(f"policy {self.name!r} implements neither estimate() nor labels()")
+        return labels_from_zero_fraction(est, ctx.threshold)
 
     @staticmethod
     def _initial(ctx: PolicyContext) -> np.ndarray:
-        return np.full(ctx.channels, ctx.initial_label == "sparse", dtype=bool)
+        """Before any count: the calibration zero fractions, else all channels at `initial_label`."""
+        if ctx.calibration is not None:
+            return ctx.calibration
+        return np.full(ctx.channels, 1.0 if ctx.initial_label == "sparse" else 0.0)
 
 
 _REGISTRY: dict[str, Callable[[DetectorConfig], LabelPolicy]] = {}
@@ -99,9 +119,7 @@ def make_policy(cfg: DetectorConfig) -> LabelPolicy:
 
 
 def _from_last(ctx: PolicyContext) -> np.ndarray:
-    if ctx.last_zero_fraction is None:
-        return LabelPolicy._initial(ctx)
-    return labels_from_zero_fraction(ctx.last_zero_fraction, ctx.threshold)
+    return LabelPolicy._initial(ctx) if ctx.last_zero_fraction is None else ctx.last_zero_fraction
 
 
 @register_policy("per_step")
@@ -114,7 +132,7 @@ class PerStepPolicy(LabelPolicy):
     def accepts_update(self, step: int) -> bool:
         return True
 
-    def labels(self, ctx: PolicyContext) -> np.ndarray:
+    def estimate(self, ctx: PolicyContext) -> np.ndarray:
         return _from_last(ctx)
 
 
@@ -130,7 +148,7 @@ class EveryKPolicy(LabelPolicy):
     def accepts_update(self, step: int) -> bool:
         return step % self.k == 0
 
-    def labels(self, ctx: PolicyContext) -> np.ndarray:
+    def estimate(self, ctx: PolicyContext) -> np.ndarray:
         return _from_last(ctx)
 
 
@@ -144,10 +162,10 @@ class StaticPolicy(LabelPolicy):
     def accepts_update(self, step: int) -> bool:
         return False
 
-    def labels(self, ctx: PolicyContext) -> np.ndarray:
+    def estimate(self, ctx: PolicyContext) -> np.ndarray:
         if ctx.calibration is None:
             raise ValueError(f"static policy: no calibration zero fractions for layer {ctx.layer!r}")
-        return labels_from_zero_fraction(ctx.calibration, ctx.threshold)
+        return ctx.calibration
 
 
 @register_policy("oracle")
@@ -160,10 +178,26 @@ class OraclePolicy(LabelPolicy):
     def accepts_update(self, step: int) -> bool:
         return False
 
-    def labels(self, ctx: PolicyContext) -> np.ndarray:
+    def estimate(self, ctx: PolicyContext) -> np.ndarray:
         if ctx.true_zero_fraction is None:
             raise ValueError(f"oracle policy needs the true zero fractions of layer {ctx.layer!r} at step {ctx.step}")
-        return labels_from_zero_fraction(ctx.true_zero_fraction, ctx.threshold)
+        return ctx.true_zero_fraction
+
+
+@register_policy("off")
+class OffPolicy(LabelPolicy):
+    """No detector: every channel is dense and nothing is counted (the ablation of the idea)."""
+
+    counts_zeros = False
+
+    def __init__(self, cfg: DetectorConfig):
+        self.cfg = cfg
+
+    def accepts_update(self, step: int) -> bool:
+        return False
+
+    def estimate(self, ctx: PolicyContext) -> np.ndarray:
+        return np.zeros(ctx.channels)
 
 
 class SparsityDetector:
@@ -218,16 +252,7 @@ class SparsityDetector:
         )
         return True
 
-    def labels(
-        self,
-        layer: str,
-        step: int,
-        true_zero_fraction: np.ndarray | None = None,
-        channels: int | None = None,
-    ) -> np.ndarray:
-        """Labels (True = sparse) of `layer`'s channels used at `step`. With `true_zero_fraction`, wrong
-        labels are counted ("wrong_labels", "wrong_sparse_labels", "wrong_dense_labels")."""
-        true = None if true_zero_fraction is None else np.asarray(true_zero_fraction, dtype=float).ravel()
+    def _context(self, layer: str, step: int, true: np.ndarray | None, channels: int | None) -> PolicyContext:
         last = self._last.get(layer)
         calib = self.calibration.get(layer)
         n = channels
@@ -236,7 +261,7 @@ class SparsityDetector:
                 n = arr.size
         if n is None:
             raise ValueError(f"labels of layer {layer!r}: channel count unknown (pass channels= or true_zero_fraction=)")
-        ctx = PolicyContext(
+        return PolicyContext(
             layer=layer,
             step=step,
             channels=n,
@@ -247,9 +272,28 @@ class SparsityDetector:
             calibration=calib,
             true_zero_fraction=true,
         )
+
+    def assess(self, layer: str, step: int, true_zero_fraction: np.ndarray | None = None,
+               channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, estimate) of `layer`'s channels used at `step`: labels True = sparse, and the zero
+        fractions they come from (what the controller places work by; for a policy that gives labels only,
+        its labels as the calibration value where one exists, else 1 for sparse and 0 for dense). With
+        `true_zero_fraction`, wrong labels are counted ("wrong_labels", "wrong_sparse_labels",
+        "wrong_dense_labels")."""
+        true = None if true_zero_fraction is None else np.asarray(true_zero_fraction, dtype=float).ravel()
+        ctx = self._context(layer, step, true, channels)
+        n = ctx.channels
+        est = self.policy.estimate(ctx)
         lab = np.asarray(self.policy.labels(ctx), dtype=bool)
         if lab.size != n:
             raise ValueError(f"layer {layer!r}: policy gave {lab.size} labels for {n} channels")
+        if est is None:
+            fallback = ctx.calibration if ctx.calibration is not None else np.ones(n)
+            est = np.where(lab, np.maximum(fallback, np.nextafter(ctx.threshold, 1.0)),
+                           np.minimum(fallback, ctx.threshold))
+        est = np.asarray(est, dtype=float).ravel()
+        if est.size != n:
+            raise ValueError(f"layer {layer!r}: policy gave {est.size} estimates for {n} channels")
         if true is not None:
             if true.size != n:
                 raise ValueError(f"layer {layer!r}: {true.size} true zero fractions for {n} channels")
@@ -266,7 +310,12 @@ class SparsityDetector:
                 },
             )
             self.wrong_by_layer[layer] = self.wrong_by_layer.get(layer, 0) + wrong_sparse + wrong_dense
-        return lab
+        return lab, est
+
+    def labels(self, layer: str, step: int, true_zero_fraction: np.ndarray | None = None,
+               channels: int | None = None) -> np.ndarray:
+        """Labels (True = sparse) of `layer`'s channels used at `step` (see :meth:`assess`)."""
+        return self.assess(layer, step, true_zero_fraction, channels)[0]
 
     @property
     def wrong_labels(self) -> int:

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import numpy as np
 
 from components import (DENSE_CLUSTER, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER, ActivityRecorder, EnergyModel,
-                        HardwareConfig, UnsupportedFormatError, merge_intervals)
+                        HardwareConfig, UnsupportedFormatError, labels_from_zero_fraction, make_policy,
+                        merge_intervals)
 from components.stats import covered_before
 from workloads import SparsityProfile, WorkloadError, eligible_nodes
 
@@ -37,7 +38,7 @@ from .plan import NodePlan
 from .precision import require_annotations
 from .report import Report, energy_by_level_operand
 from .residency import Residency, plan_residency
-from .work import StepWork, tile_works
+from .work import StepWork, place_channels, tile_works
 
 __all__ = ["simulate", "SimulationError"]
 
@@ -67,7 +68,8 @@ class ReplayCache:
     def key(self, node: str, plan: NodePlan, work: StepWork, hosts_first_eval_prefetch: bool = False) -> tuple | None:
         """The replay key of a node at a step, or None when its work depends on the step. The first
         evaluation differs where the node loads resident weights or prefetches the next node's."""
-        if not self.enabled or (work.sparse_mask is not None and work.sparse_mask.any()):
+        if not self.enabled or (work.sparse_mask is not None and work.sparse_mask.any()) or (
+                work.compressed_mask is not None and work.compressed_mask.any()):
             return None
         return node, work.first_eval and (plan.weight_first_eval_bytes > 0 or hosts_first_eval_prefetch)
 
@@ -279,15 +281,20 @@ class StepDriver:
         detect = self.uses_sparse and n in self.sources and self.m.detector is not None
         if detect:  # labels for this step come from earlier counts, before this step's are taken
             rec = self._recorder()  # the wrong-label counts land here
-            labels[n] = self.m.detector.labels(n, t, true_zero_fraction=self.zf[self.sources[n]][t])
+            labels[n] = self.m.detector.assess(n, t, true_zero_fraction=self.zf[self.sources[n]][t])
             self.acc.absorb(rec, start, i, t)
         if p.kind == "fused":  # runs in its producer's write-back: only the zero counting is left
             if detect:
                 yield from self._count_zeros(n, t, p)
             self.acc.cycles[i, t] = self.acc.analytical[i, t] = env.now - start
             return
-        mask = labels.get(p.sparse_source) if self.uses_sparse and p.kind == "mac" and p.sparse_eligible else None
-        work = StepWork(sparse_mask=mask, zero_fraction=self.zf[n][t] if n in self.zf else None, first_eval=(t == 0))
+        assessed = labels.get(p.sparse_source) if self.uses_sparse and p.kind == "mac" and p.sparse_eligible else None
+        route = lab = None
+        if assessed is not None:
+            lab, est = assessed
+            route = place_channels(p, self.hw, lab, est)
+        work = StepWork(sparse_mask=route, compressed_mask=lab, zero_fraction=self.zf[n][t] if n in self.zf else None,
+                        first_eval=(t == 0))
         nxt = self.prefetch_for.get(n)
         pre = self.plans[nxt].prefetch_bytes_at(t == 0) if nxt is not None else 0.0
         key = self.cache.key(n, p, work, hosts_first_eval_prefetch=bool(
@@ -309,10 +316,26 @@ class StepDriver:
                 yield from self.m.prefetch_into_idle_time(pre, start, nxt)
             rel = self.acc.absorb(rec, start, i, t)
             self.acc.analytical[i, t] = analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre)
+            if lab is not None and work.zero_fraction is not None:
+                self._label_cost(p, work, self.acc.analytical[i, t], pre)
             self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
         if detect:  # an unfused ReLU pass counts zeros at its own write-back
             self.acc.analytical[i, t] += yield from self._count_zeros(n, t, p)
         self.acc.cycles[i, t] = env.now - start
+
+    def _label_cost(self, p: NodePlan, work: StepWork, cycles: float, pre: float) -> None:
+        """What this node's wrong labels cost: its analytical cycles minus those with labels and placement
+        from the true zero fractions of the step (the oracle's); counted as the detector's
+        ``wrong_label_cycles`` (negative where a wrong label happened to help)."""
+        truth = labels_from_zero_fraction(work.zero_fraction, self.hw.detector.threshold)
+        if np.array_equal(truth, work.compressed_mask):
+            return
+        route = place_channels(p, self.hw, truth, work.zero_fraction)
+        oracle = analytical_node_cycles(self.hw, tile_works(p, self.hw, replace(work, sparse_mask=route,
+                                                                                  compressed_mask=truth)),
+                                        prefetch_bytes=pre)
+        key = ("detector", "wrong_label_cycles")
+        self.acc.totals[key] = self.acc.totals.get(key, 0.0) + cycles - oracle
 
     def _fast_forward(self, ff: FastForward, rec: ActivityRecorder):
         """Account the fast-forwarded periods: their time, their counters, their busy fractions."""
@@ -374,7 +397,8 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
         raise SimulationError(f"steps={steps!r} must be a positive integer")
     require_annotations(g)
     elig = eligible_nodes(g)
-    uses_sparse = hw.sparse_cluster is not None and bool(elig)
+    # the detector policy "off" counts nothing and labels nothing: eligible nodes run as dense work
+    uses_sparse = hw.sparse_cluster is not None and bool(elig) and make_policy(hw.detector).counts_zeros
     if profile is not None:
         try:
             profile.validate(g)
@@ -394,7 +418,7 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     sources: dict[str, str] = {}
     for n in elig:
         sources.setdefault(g.nodes[n]["sparse_source"], n)
-    calibration = {r: zf[c].mean(axis=0) for r, c in sources.items() if c in zf}
+    calibration = {r: profile.calibration(c) for r, c in sources.items() if c in zf}
     m = Machine(hw, hw.global_buffer.capacity_bytes - res.reserved_bytes, calibration=calibration)
     acc = ReportAccumulator(len(plans), steps)
     show = sys.stderr.isatty() if progress is None else progress
@@ -464,7 +488,7 @@ def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | 
     sparse_exec = sum(v for (c, k), v in totals.items() if c == SPARSE_CLUSTER and k.startswith("macs."))
     skipped = totals.get((SPARSE_CLUSTER, "skipped_macs"), 0.0)
     det = {k: totals.get(("detector", k), 0.0) for k in ("labels_used", "wrong_labels", "wrong_sparse_labels",
-                                                         "wrong_dense_labels", "label_updates")}
+                                                         "wrong_dense_labels", "label_updates", "wrong_label_cycles")}
     det["label_accuracy"] = 1.0 - det["wrong_labels"] / det["labels_used"] if det["labels_used"] else 1.0
     compulsory = res.weight_bytes * (1 if res.weights_resident else steps)
 

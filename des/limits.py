@@ -121,6 +121,9 @@ samples_arg = int_in(1, MAX_SAMPLES, "des/limits.py MAX_SAMPLES")
 seeds_arg = int_in(1, MAX_SEEDS, "des/limits.py MAX_SEEDS")
 trajectories_arg = int_in(1, MAX_TRAJECTORIES, "des/limits.py MAX_TRAJECTORIES")
 tile_channels_arg = int_in(1, MAX_TILE_CHANNELS, "des/limits.py MAX_TILE_CHANNELS")
+MAX_JOBS = 256
+"""Worker processes of a command that runs many simulations (each holds a graph and a machine)."""
+jobs_arg = int_in(1, MAX_JOBS, "des/limits.py MAX_JOBS")
 
 
 class RunTooLargeError(ValueError):

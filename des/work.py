@@ -29,22 +29,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from components import (DENSE_LOCAL_BUFFER, SPARSE_LOCAL_BUFFER, AccessPattern, ArrayMapping, HardwareConfig,
-                        TileShape, accumulator_bits, channel_subset_pattern, map_tile)
+                        TileShape, accumulator_bits, channel_subset_pattern, map_tile, peak_macs_per_cycle,
+                        split_input_channels, split_output_channels)
 from components.config import DenseClusterConfig
 
 from .plan import NodePlan
 
-__all__ = ["StepWork", "Transfer", "DenseJob", "SparseJob", "TileWork", "tile_works", "cluster_mapping",
+__all__ = ["place_channels", "StepWork", "Transfer", "DenseJob", "SparseJob", "TileWork", "tile_works", "cluster_mapping",
            "prefetch_transfer"]
 
 
 @dataclass(frozen=True)
 class StepWork:
-    """The step-dependent inputs of one node: labels (True = sparse channel) and true zero fractions."""
+    """The step-dependent inputs of one node: where its input channels go (True = sparse array), which are
+    sent compressed (the labels), and the true zero fractions."""
 
-    sparse_mask: np.ndarray | None = None
+    sparse_mask: np.ndarray | None = None  # input channels routed to the sparse array (None: none by channel)
     zero_fraction: np.ndarray | None = None
     first_eval: bool = False
+    compressed_mask: np.ndarray | None = None  # sparse-labelled channels, sent compressed (None: = sparse_mask)
 
 
 @dataclass(frozen=True)
@@ -174,20 +177,47 @@ def _vector_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[Ti
     return out
 
 
+def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """The input channels of MAC node ``plan`` the sparse array computes this step, from the detector's
+    labels and estimated zero fractions (:func:`components.split_input_channels`). Under ``balanced``
+    placement the split is refined once with each array's mapping efficiency for the first split (a
+    per-layer table a compiler knows), so that both arrays finish together rather than their peaks."""
+    dense, sparse = hw.dense_cluster, hw.sparse_cluster
+    dp, sp = peak_macs_per_cycle(dense, plan.fmt), peak_macs_per_cycle(sparse, plan.fmt)
+    policy, imb = hw.detector.placement, sparse.load_imbalance
+    route = split_input_channels(labels, estimate, dp, sp, imb, policy)
+    if policy != "balanced" or not route.any() or route.all():
+        return route
+    c = max(plan.in_channels, 1)
+    positions = math.ceil(plan.out_rows / plan.bands) * plan.out_cols
+    oc = max(1, math.ceil(plan.out_channels / plan.chunks))
+    lab, est = np.asarray(labels, dtype=bool), np.clip(np.asarray(estimate, dtype=float), 0.0, 1.0)
+    on_sparse = np.where(lab, (1.0 - est) * imb, 1.0)[route].sum()
+    u_d = cluster_mapping(dense, plan, plan.reduction * (c - route.sum()) / c, positions, oc).utilization
+    u_s = cluster_mapping(sparse, plan, plan.reduction * on_sparse / c, positions, oc,
+                          group=sparse.benes_group_multipliers).utilization if on_sparse > 0 else 1.0
+    return split_input_channels(labels, estimate, dp * max(u_d, 1e-3), sp * max(u_s, 1e-3), imb, policy)
+
+
 def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
                which: list[tuple[int, int]] | None = None) -> list[TileWork]:
     c = max(plan.in_channels, 1)
     has_dense, has_sparse = hw.dense_cluster is not None, hw.sparse_cluster is not None
-    if step.sparse_mask is not None and has_sparse:
-        mask = np.asarray(step.sparse_mask, dtype=bool)
-    else:
-        mask = np.full(c, not has_dense, dtype=bool)  # dense-only machine: all dense; sparse-only: all sparse
     if not has_dense:
         mask = np.ones(c, dtype=bool)
+    elif step.sparse_mask is not None and has_sparse:
+        mask = np.asarray(step.sparse_mask, dtype=bool)
+    else:
+        mask = np.zeros(c, dtype=bool)
+    if step.compressed_mask is not None and has_sparse:
+        compressed = np.asarray(step.compressed_mask, dtype=bool) & mask
+    else:
+        compressed = mask & (step.sparse_mask is not None)
     n_sparse = int(mask.sum())
     n_dense = c - n_sparse
+    n_comp = int(compressed.sum())
     zf = step.zero_fraction if step.zero_fraction is not None else np.zeros(c)
-    density = float(1.0 - np.mean(zf[mask])) if n_sparse else 1.0
+    comp_density = float(1.0 - np.mean(zf[compressed])) if n_comp else 1.0  # of the compressed channels
     t = plan.tiles
     macs_tile = plan.macs / t
     out_tile = plan.out_elements / t
@@ -202,28 +232,45 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
     out_rows = math.ceil(plan.out_rows / plan.bands)
     positions = out_rows * plan.out_cols
     oc_chunk = max(1, math.ceil(plan.out_channels / plan.chunks))
+    # no input channel routed to the sparse array: it may take a share of the output channels, uncompressed
+    oc_sparse = 0
+    if has_dense and has_sparse and n_sparse == 0:
+        oc_sparse = split_output_channels(oc_chunk, peak_macs_per_cycle(hw.dense_cluster, plan.fmt),
+                                          peak_macs_per_cycle(hw.sparse_cluster, plan.fmt), hw.detector.placement)
+    f_out = oc_sparse / oc_chunk  # share of the tile's outputs (and weights, MACs) on the sparse array
     dense_job = sparse_job = None
     d_in = d_w = s_in = s_bits = s_w = 0.0  # GB -> local bytes of each cluster
     d_refill = s_refill = 1.0
-    if n_dense:
+    if n_dense and f_out < 1.0:
         cl = hw.dense_cluster
-        m = cluster_mapping(cl, plan, plan.reduction * n_dense / c, positions, oc_chunk)
-        dense_job = DenseJob(macs=macs_tile * n_dense / c, fmt=plan.fmt, mapping=m)
-        d_in, d_w = in_band_elems * n_dense / c * act_b, w_chunk_elems * n_dense / c * w_b
-        d_refill = _refills(cl, d_in + d_w, m, oc_chunk)
-    if n_sparse:
+        oc_d = oc_chunk - oc_sparse
+        m = cluster_mapping(cl, plan, plan.reduction * n_dense / c, positions, oc_d)
+        dense_job = DenseJob(macs=macs_tile * n_dense / c * (1.0 - f_out), fmt=plan.fmt, mapping=m)
+        d_in, d_w = in_band_elems * n_dense / c * act_b, w_chunk_elems * n_dense / c * (1.0 - f_out) * w_b
+        d_refill = _refills(cl, d_in + d_w, m, oc_d)
+    if n_sparse or oc_sparse:
         cl = hw.sparse_cluster
-        executed_red = plan.reduction * n_sparse / c * density * cl.load_imbalance
-        m = cluster_mapping(cl, plan, executed_red, positions, oc_chunk, group=cl.benes_group_multipliers) \
+        oc_s = oc_sparse or oc_chunk
+        share = f_out if oc_sparse else 1.0
+        # compressed channels: their non-zeros, with the array's load imbalance; other channels: every MAC
+        executed_red = plan.reduction / c * (n_comp * comp_density * cl.load_imbalance + (n_sparse - n_comp)) \
+            if n_sparse else float(plan.reduction)
+        m = cluster_mapping(cl, plan, executed_red, positions, oc_s, group=cl.benes_group_multipliers) \
             if executed_red > 0 else None
-        bitmap_elems = in_band_elems * n_sparse / c
+        dense_macs = macs_tile * (n_sparse / c if n_sparse else share)
+        executed = macs_tile * (n_comp * comp_density + n_sparse - n_comp) / c if n_sparse else dense_macs
+        bitmap_elems = in_band_elems * n_comp / c
         meta = math.ceil(bitmap_elems * bitmap_bits / cl.metadata_bw_bits_per_cycle) if bitmap_elems else 0
-        sparse_job = SparseJob(dense_macs=macs_tile * n_sparse / c, density=density, fmt=plan.fmt, mapping=m,
-                               bitmap_elems=bitmap_elems, metadata_cycles=meta)
-        s_in, s_bits = in_band_elems * n_sparse / c * density * act_b, bitmap_elems * bitmap_bits / 8
-        s_w = w_chunk_elems * n_sparse / c * w_b
+        sparse_job = SparseJob(dense_macs=dense_macs, density=executed / dense_macs if dense_macs else 1.0,
+                               fmt=plan.fmt, mapping=m, bitmap_elems=bitmap_elems, metadata_cycles=meta)
+        if n_sparse:
+            s_in = in_band_elems / c * (n_comp * comp_density + n_sparse - n_comp) * act_b
+            s_w = w_chunk_elems * n_sparse / c * w_b
+        else:  # an output share: the whole input band, its share of the weights
+            s_in, s_w = in_band_elems * act_b, w_chunk_elems * share * w_b
+        s_bits = bitmap_elems * bitmap_bits / 8
         if m is not None:
-            s_refill = _refills(cl, s_in + s_bits + s_w, m, oc_chunk)
+            s_refill = _refills(cl, s_in + s_bits + s_w, m, oc_s)
     tiles = []
     coords = which if which is not None else [(b, ch) for b in range(plan.bands) for ch in range(plan.chunks)]
     variants: dict[tuple, TileWork] = {}  # tiles differ only at band starts/ends and in the first band
@@ -237,13 +284,13 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
                       band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0,
                       dense=dense_job, sparse=sparse_job)
         if chunk == 0 and in_store_bytes > 0:
-            if n_dense:
-                b, p = _subset(hw, band_rows, plan.in_cols, c, n_dense, in_store_bytes, 1.0)
+            if n_comp < c:  # uncompressed channels (either array)
+                b, p = _subset(hw, band_rows, plan.in_cols, c, c - n_comp, in_store_bytes, 1.0)
                 tw.loads.append(Transfer(b, p, "read", "inputs"))
                 _add(tw.gb_fill, "inputs", b)
-            if n_sparse:
-                bpe = density * in_store_bytes + bitmap_bits / 8  # compressed: non-zeros + bitmap
-                b, p = _subset(hw, band_rows, plan.in_cols, c, n_sparse, bpe, 1.0)
+            if n_comp:
+                bpe = comp_density * in_store_bytes + bitmap_bits / 8  # compressed: non-zeros + bitmap
+                b, p = _subset(hw, band_rows, plan.in_cols, c, n_comp, bpe, 1.0)
                 tw.loads.append(Transfer(b, p, "read", "inputs"))
                 bits = b * (bitmap_bits / 8) / bpe
                 _add(tw.gb_fill, "bitmaps", bits)
@@ -255,7 +302,7 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         if wb > 1e-9:
             tw.loads.append(Transfer(wb, AccessPattern.contiguous(wb), "read", "weights"))
             _add(tw.gb_fill, "weights", wb)
-        if n_dense and n_sparse:
+        if dense_job is not None and sparse_job is not None and not oc_sparse:  # partial sums on both arrays
             tw.merge_elems = out_tile
         if plan.out_dram_bytes:
             scale = plan.out_dram_bytes / (plan.out_elements * out_b)

@@ -52,6 +52,15 @@ class SparsityProfile:
     info: dict = field(default_factory=dict)
     tile_channels: int | None = None
     tile_zero_fraction: dict[str, np.ndarray] | None = None
+    # per-channel zero fractions of a calibration run (what static labels and the first step's labels use);
+    # None: the mean over this profile's steps (in-sample: optimistic for static labels)
+    calibration_zero_fraction: dict[str, np.ndarray] | None = None
+
+    def calibration(self, node: str) -> np.ndarray:
+        """Per-channel calibration zero fractions of ``node`` (see ``calibration_zero_fraction``)."""
+        if self.calibration_zero_fraction is not None and node in self.calibration_zero_fraction:
+            return np.asarray(self.calibration_zero_fraction[node], dtype=float)
+        return np.asarray(self.zero_fraction[node], dtype=float).mean(axis=0)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -327,6 +336,7 @@ def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float | None = None, c
     if p["mean"] in (0.0, 1.0):
         off = None  # no finite offset: every entry is exactly 0 or 1
         zf = {n: np.full((steps, v.shape[1]), p["mean"], dtype=np.float32) for n, v in logits.items()}
+        calib = {n: np.full(v.shape[1], p["mean"]) for n, v in logits.items()}
     else:
         flat = np.concatenate([v[:ref].ravel() for v in logits.values()])
         lo, hi = -OFFSET_BRACKET_LOGIT, OFFSET_BRACKET_LOGIT
@@ -340,9 +350,11 @@ def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float | None = None, c
                 break
         off = 0.5 * (lo + hi)
         zf = {n: _sigmoid(v[:steps] + off).astype(np.float32) for n, v in logits.items()}
+        # calibration: the mean over the reference horizon, the same whatever the run's length
+        calib = {n: _sigmoid(v[:ref] + off).mean(axis=0) for n, v in logits.items()}
     info = {"generator": "synthetic_profile", **p, "offset_logit": off}
     return SparsityProfile(kind="synthetic", model=str(g.graph.get("model", "")), steps=steps,
-                           zero_fraction=zf, info=info)
+                           zero_fraction=zf, info=info, calibration_zero_fraction=calib)
 
 
 def fit_synthetic_profile(zero_fraction: dict[str, np.ndarray], *, logit_clip: float | None = None) -> dict:

@@ -49,18 +49,26 @@ def test_more_multipliers_never_slower(hwname, mult):
 
 
 @settings(max_examples=20, deadline=None)
-@given(extra=st.floats(0.0, 1.0), seed=st.integers(0, 3))
-def test_more_zeros_never_slower_sparse(extra, seed):
+@given(extra=st.floats(0.0, 1.0), seed=st.integers(0, 3), placement=st.sampled_from(["threshold", "balanced"]))
+def test_more_zeros_never_slower_sparse(extra, seed, placement):
+    """Raising only zero fractions already above the threshold keeps every label. With the threshold rule the
+    routing is the labels, so the sparse array never works longer; with balanced placement the split moves
+    with the estimates, and the run is still never slower."""
     hw = load_shipped_config("sqdm")
+    hw = hw.model_copy(update={"detector": hw.detector.model_copy(update={"placement": placement})})
     thr = hw.detector.threshold
     base = profile("tiny-digits", STEPS, seed=seed)
-    # raise only zero fractions already above the threshold: every label stays the same
-    more = {n: np.where(z > thr, z + extra * (1 - z), z).astype(np.float32) for n, z in base.zero_fraction.items()}
-    prof2 = SparsityProfile("synthetic", base.model, base.steps, more)
+
+    def raise_(z):
+        return np.where(z > thr, z + extra * (1 - z), z)
+    more = {n: raise_(z).astype(np.float32) for n, z in base.zero_fraction.items()}
+    calib = {n: raise_(base.calibration(n)) for n in base.zero_fraction}
+    prof2 = SparsityProfile("synthetic", base.model, base.steps, more, calibration_zero_fraction=calib)
     a = _run("sqdm", hw, prof=base)
     b = _run("sqdm", hw, prof=prof2)
     assert b.detector["wrong_labels"] == a.detector["wrong_labels"]
-    assert b.busy_cycles["sparse_cluster"] <= a.busy_cycles["sparse_cluster"] + 1e-6
+    if placement == "threshold":
+        assert b.busy_cycles["sparse_cluster"] <= a.busy_cycles["sparse_cluster"] + 1e-6
     assert b.total_cycles <= a.total_cycles + 1e-6
     assert b.macs["skipped_macs"] >= a.macs["skipped_macs"] - 1e-6
 
@@ -86,7 +94,7 @@ def test_detector_policies(policy):
     assert 0.0 <= d["label_accuracy"] <= 1.0
     if policy == "oracle":
         assert d["wrong_labels"] == 0
-    if policy == "per_step":  # the first step has no counts: labels start dense, so some are wrong
+    if policy == "per_step":  # labels lag one step behind the counts, so some are wrong
         assert d["wrong_labels"] > 0
     assert r.macs["skipped_macs"] > 0 or policy == "per_step"
 
@@ -98,5 +106,6 @@ def test_unfused_relu_still_counts_zeros_and_costs_time():
     b = _run("sqdm", unfused)
     assert b.detector["labels_used"] == a.detector["labels_used"] > 0
     assert b.detector["wrong_labels"] == a.detector["wrong_labels"]  # same counts, same labels
-    assert b.macs["skipped_macs"] == pytest.approx(a.macs["skipped_macs"])
+    # same labels; balanced placement may split a node a channel differently (its tiling changed)
+    assert b.macs["skipped_macs"] == pytest.approx(a.macs["skipped_macs"], rel=0.01)
     assert b.total_cycles > a.total_cycles  # the ReLU passes now take vector-unit time
