@@ -117,13 +117,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{cmd}: {message}" if cmd else message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand.
+
+    With ``command`` (a registered name), only that subcommand's arguments are configured: the others are
+    listed (``sqdm --help``) but their ``configure`` functions, some of which import torch or pandas, do not
+    run, so ``sqdm simulate`` starts without them. Any other ``command`` configures every subcommand.
+    """
     _load_command_modules()
+    only = command if command in COMMANDS else None
     parser = _Parser(prog="sqdm", description="SQ-DM accelerator simulator")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (configure, _, help_) in COMMANDS.items():
-        configure(sub.add_parser(name, help=help_, description=help_))
+        p = sub.add_parser(name, help=help_, description=help_)
+        if only is None or name == only:
+            configure(p)
     return parser
 
 
@@ -165,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
-            args = build_parser().parse_args(argv)
+            argv = list(sys.argv[1:] if argv is None else argv)
+            args = build_parser(argv[0] if argv else None).parse_args(argv)
             status = COMMANDS[args.command][1](args)
     except KeyboardInterrupt:
         _clear_progress_bars()

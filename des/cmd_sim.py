@@ -28,6 +28,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="write the full report as JSON")
     p.add_argument("--plot", default=None,
                    help="write the utilization-over-time figure (.png, .pdf or .svg; no suffix: .png is added)")
+    p.add_argument("--no-cache", dest="use_cache", action="store_false",
+                   help="zoo models: build the graph afresh, neither reading nor writing the prepared-graph cache "
+                        "(see 'sqdm cache info')")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -41,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     spec = RunSpec(hw=args.hw, workload=args.workload, policy=args.policy, profile=args.profile,
                    steps=args.steps, batch=args.batch, cfg=args.cfg, resolution=args.resolution,
                    activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed,
-                   overrides=tuple(args.overrides))
+                   overrides=tuple(args.overrides), use_cache=args.use_cache)
     r = run(spec)
     written = []
     if out is not None:
@@ -78,7 +81,8 @@ def format_summary(r) -> str:
         f"  DRAM             read {r.bytes['dram_read_bytes'] / 1e6:,.2f} MB, written {r.bytes['dram_write_bytes'] / 1e6:,.2f} MB,"
         f" moved {r.bytes['dram_moved_bytes'] / 1e6:,.2f} MB (weights {'resident' if r.bytes['weights_resident'] else 'streamed'})",
         f"  detector         label accuracy {100 * r.detector['label_accuracy']:.1f}% "
-        f"({r.detector['wrong_labels']:,.0f} wrong of {r.detector['labels_used']:,.0f})",
+        f"({r.detector['wrong_labels']:,.0f} wrong of {r.detector['labels_used']:,.0f}; they cost "
+        f"{r.detector.get('wrong_label_cycles', 0.0):,.0f} cycles against labels from the true zero fractions)",
         "  utilization      " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sorted(r.utilization.items())),
         f"  area             {sum(r.area_mm2.values()):.3f} mm2; simulated in {r.wall_seconds:.2f} s",
     ]

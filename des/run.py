@@ -64,6 +64,7 @@ class RunSpec:
     synthetic_mean: float | None = None
     seed: int | None = None
     overrides: tuple[str, ...] = ()  # "section.field=value" edits of the hardware config (YAML values)
+    use_cache: bool = True  # zoo models: read/write the prepared-graph cache (workloads.cache)
 
 
 def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> HardwareConfig:
@@ -103,10 +104,24 @@ def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> Hardwar
     return parse_hardware_config(data, source, config_dir)
 
 
-def _workload(spec: RunSpec) -> nx.DiGraph:
+def _workload(spec: RunSpec, policy: str | None = None) -> nx.DiGraph:
+    """The graph of ``spec.workload``: a zoo model extracted and annotated with ``policy`` (when not None),
+    through the prepared-graph cache (``workloads.cache``; a hit imports neither torch nor quant), or a
+    workload file as it is."""
     if spec.workload in ZOO:
-        return build_workload(spec.workload, resolution=spec.resolution, batch=spec.batch, cfg=spec.cfg,
-                              activation=spec.activation or run_defaults()["activation"])
+        from workloads.cache import prepared_graph
+        activation = spec.activation or run_defaults()["activation"]
+
+        def build() -> nx.DiGraph:
+            g = build_workload(spec.workload, resolution=spec.resolution, batch=spec.batch, cfg=spec.cfg,
+                               activation=activation)
+            if policy is None:
+                return g
+            from quant.policy import apply_policy
+            return apply_policy(g, policy)
+
+        return prepared_graph(spec.workload, build, resolution=spec.resolution, activation=activation,
+                              batch=spec.batch, cfg=spec.cfg, policy=policy, use_cache=spec.use_cache)
     p = Path(spec.workload)
     if p.suffix != ".json" and not p.exists():
         raise SimulationError(f"workload '{spec.workload}': not a zoo model ({', '.join(ZOO)}) nor a workload file")
@@ -115,16 +130,19 @@ def _workload(spec: RunSpec) -> nx.DiGraph:
 
 def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProfile | None, int]:
     """(annotated graph, hardware, profile or None, steps) for ``spec``."""
-    from quant.policy import apply_policy
     hw = load_hardware(spec.hw, spec.overrides)
-    g = _workload(spec)
+    zoo = spec.workload in ZOO  # a zoo graph carries no precision: it is built with its policy (and cached)
+    g = None if zoo else _workload(spec)
     policy = spec.policy
-    if policy is None and "precision" not in g.graph:
+    if policy is None and (g is None or "precision" not in g.graph):
         policy = hw.default_policy or None
         if policy is None:
             raise SimulationError(f"hardware '{hw.name}' names no default_policy and the workload has none: "
                                   "pass --policy")
-    if policy is not None:
+    if g is None:
+        g = _workload(spec, policy)
+    elif policy is not None:
+        from quant.policy import apply_policy
         g = apply_policy(g, policy)
     d = run_defaults()
     steps = spec.steps if spec.steps is not None else int(d["steps"])

@@ -6,25 +6,33 @@ inside transformer feed-forward layers (GEGLU) is left alone: it is not a ResNet
 """
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import WorkloadError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["swap_activation", "ACTIVATIONS"]
 
 ACTIVATIONS = ("silu", "relu")
-_TYPES: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU}
+
+
+def _types() -> "dict[str, type[nn.Module]]":
+    from torch import nn  # here, not at module import: ``workloads`` loads without torch (cached graphs)
+    return {"silu": nn.SiLU, "relu": nn.ReLU}
 
 
 def swap_activation(model: nn.Module, to: str) -> int:
     """Replace every SiLU/ReLU module of ``model`` by a fresh ``to`` module; return how many were swapped."""
-    if to not in _TYPES:
+    types = _types()
+    if to not in types:
         raise WorkloadError(f"activation: unknown '{to}' (choose one of {', '.join(ACTIVATIONS)})")
-    target = _TYPES[to]
+    target = types[to]
     swapped = 0
     for parent in model.modules():
         for name, child in list(parent.named_children()):
-            if isinstance(child, tuple(_TYPES.values())) and not isinstance(child, target):
+            if isinstance(child, tuple(types.values())) and not isinstance(child, target):
                 setattr(parent, name, target())
                 swapped += 1
     return swapped

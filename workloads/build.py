@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import networkx as nx
 
-from .extract import extract_graph
 from .zoo import get_model
 
 __all__ = ["build_workload"]
@@ -16,6 +15,7 @@ def build_workload(model: str, *, resolution: int | None = None, activation: str
     Built on the meta device (no weights allocated). ``batch`` images per evaluation; ``cfg=True``
     (classifier-free guidance) evaluates conditional and unconditional branches together, doubling it.
     """
+    from .extract import extract_graph  # torch: imported when a graph is built, not with the package
     entry = get_model(model)
     res = entry.check_resolution(entry.default_resolution if resolution is None else resolution)
     net = entry.build(activation, res, device="meta")

@@ -32,12 +32,11 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from .constants import GRAPH_FORMAT_VERSION, MAC_KINDS  # defined there (torch-free); re-exported here
 from .errors import UnsupportedOpError, WorkloadError
 
 __all__ = ["extract_graph", "GRAPH_FORMAT_VERSION", "MAC_KINDS", "op_table"]
 
-GRAPH_FORMAT_VERSION = 1
-MAC_KINDS = ("conv", "linear", "matmul")
 
 aten = torch.ops.aten
 

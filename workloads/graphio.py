@@ -18,7 +18,7 @@ from components.fileio import InputFileError, OutputPathError, atomic_write_text
 from components.fileio.limits import MAX_WORKLOAD_FILE_BYTES
 
 from .errors import WorkloadFileError
-from .extract import GRAPH_FORMAT_VERSION
+from .constants import GRAPH_FORMAT_VERSION
 from .schema import check_graph_body
 
 __all__ = ["write_graph", "read_graph", "graph_to_dict", "graph_from_dict", "FILE_FORMAT"]

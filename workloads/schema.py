@@ -25,7 +25,7 @@ from components.fileio import validation_message
 from components.fileio.limits import MAX_NAME_CHARS, MAX_WORKLOAD_NODES
 
 from .errors import WorkloadFileError
-from .extract import MAC_KINDS
+from .constants import MAC_KINDS
 
 __all__ = ["NODE_KINDS", "MAC_NODE_KINDS", "EDGE_KINDS", "NodeAttrs", "EdgeAttrs", "REQUIRED_NODE_KEYS",
            "check_graph_body"]
@@ -33,7 +33,7 @@ __all__ = ["NODE_KINDS", "MAC_NODE_KINDS", "EDGE_KINDS", "NodeAttrs", "EdgeAttrs
 MAX_COUNT = 2**53
 NODE_KINDS = ("conv", "linear", "matmul", "norm", "softmax", "activation", "elementwise", "resample", "concat",
               "pad", "embedding", "reduce")
-MAC_NODE_KINDS = MAC_KINDS  # the one definition, workloads.extract
+MAC_NODE_KINDS = MAC_KINDS  # the one definition, workloads.constants
 EDGE_KINDS = ("data", "residual", "skip")
 REQUIRED_NODE_KEYS = ("op", "kind", "macs", "output_shape", "output_elements", "input_shapes", "input_elements",
                       "weight_elements", "block", "order")

@@ -2,19 +2,24 @@
 
 Each entry builds a ``torch.nn.Module`` with SiLU or ReLU activations and makes example inputs for a batch.
 Large models are built on the ``meta`` device so no weight memory is allocated.
+
+Importing this module does not import torch (nor diffusers): the entries, their specs and ``ZOO`` are plain
+data, torch is imported when a model or its inputs are built, so ``sqdm simulate`` on a cached graph
+(:mod:`workloads.cache`) starts without it. ``UNet`` is loaded on first use (PEP 562).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..activations import ACTIVATIONS, swap_activation
 from ..errors import WorkloadError
-from .unet import UNet, UNetSpec
+from .spec import UNetSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = ["ModelEntry", "ZOO", "get_model", "list_models", "build_model", "TINY_DIGITS_SPEC"]
 
@@ -75,6 +80,7 @@ class ModelEntry:
         if activation not in ACTIVATIONS:
             raise WorkloadError(f"activation: unknown '{activation}' (choose one of {', '.join(ACTIVATIONS)})")
         res = self.check_resolution(self.default_resolution if resolution is None else resolution)
+        import torch
         dev = torch.device(device if device is not None else ("meta" if self.large else "cpu"))
         with dev:
             model = self._build(res)
@@ -88,16 +94,22 @@ class ModelEntry:
         if not isinstance(batch, int) or batch <= 0:
             raise WorkloadError(f"{self.name}: batch {batch} must be a positive integer")
         res = self.check_resolution(self.default_resolution if resolution is None else resolution)
+        import torch
         return self._inputs(batch, res, torch.device(device))
 
 
 def _own(spec: UNetSpec) -> Callable[[int], nn.Module]:
     from dataclasses import replace
-    return lambda res: UNet(replace(spec, resolution=res))
+
+    def build(res: int) -> nn.Module:
+        from .unet import UNet
+        return UNet(replace(spec, resolution=res))
+    return build
 
 
 def _own_inputs(spec: UNetSpec, with_labels: bool = False) -> Callable[[int, int, torch.device], tuple]:
     def make(b: int, res: int, dev: torch.device) -> tuple:
+        import torch
         x = torch.zeros(b, spec.in_channels, res, res, device=dev)
         t = torch.full((b,), 10.0, device=dev)
         if with_labels:
@@ -117,10 +129,12 @@ def _sd15(res: int) -> nn.Module:
 
 
 def _ddpm_inputs(b: int, res: int, dev: torch.device) -> tuple:
+    import torch
     return (torch.zeros(b, 3, res, res, device=dev), torch.full((b,), 10, dtype=torch.long, device=dev))
 
 
 def _sd15_inputs(b: int, res: int, dev: torch.device) -> tuple:
+    import torch
     return (torch.zeros(b, 4, res, res, device=dev), torch.full((b,), 10, dtype=torch.long, device=dev),
             torch.zeros(b, SD15_TEXT_TOKENS, SD15_TEXT_DIM, device=dev))
 
@@ -156,3 +170,13 @@ def build_model(name: str, activation: str = "silu", resolution: int | None = No
                 device: str | torch.device | None = None) -> nn.Module:
     """Build zoo model ``name``; see :meth:`ModelEntry.build`."""
     return get_model(name).build(activation, resolution, device)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "UNet":  # the torch module, imported on first use
+        from .unet import UNet
+        return UNet
+    if name == "unet":  # the submodule, an attribute as when this module imported it
+        import importlib
+        return importlib.import_module(".unet", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,11 +17,12 @@ module type and extraction sees each call.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from .spec import UNetSpec  # defined there (torch-free); re-exported here
 
 __all__ = ["UNetSpec", "UNet", "make_activation"]
 
@@ -33,32 +34,6 @@ def make_activation(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU()
     raise ValueError(f"activation: unknown '{name}' (choose silu or relu)")
-
-
-@dataclass(frozen=True)
-class UNetSpec:
-    """Architecture switches of :class:`UNet`; see the module docstring for what each zoo member sets."""
-
-    in_channels: int = 3
-    out_channels: int = 3
-    model_channels: int = 128
-    channel_mult: tuple[int, ...] = (2, 2, 2)
-    num_blocks: int = 4
-    attn_resolutions: tuple[int, ...] = (16,)
-    resolution: int = 32
-    emb_mult: int = 4
-    head_channels: int | None = None  # None: one head spanning all channels (EDM); else channels per head
-    emb_mode: str = "add"  # "add" (EDM) or "scale_shift" (ADM)
-    emb_act_in_block: bool = False  # ADM applies act(emb) inside each block; EDM applies it once
-    skip_scale: float = 1.0
-    attn_every_decoder_block: bool = False
-    resample_proj: bool = True  # 1x1 conv on the skip path of up/down blocks (EDM)
-    num_classes: int = 0
-    augment_dim: int = 0
-    norm_groups: int = 32
-    activation: str = "silu"
-    dropout: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 class ResBlock(nn.Module):
