@@ -423,3 +423,39 @@ def calibrate(jobs: int | None = None, progress: bool | None = None) -> dict:
             "uncalibrated": {"multipliers": n0, "four_bit_speedup_vs_fp16": round(ratio, 4)},
             "calibrated": {"multipliers": n1, "four_bit_speedup_vs_fp16": round(got, 4)},
             "overrides": {"fp16-dense": [f"dense_cluster.multipliers={n1}"]}}
+
+
+# -- figures ------------------------------------------------------------------------------------------------
+def reproduce_figures(cases: list[Case], results: dict[str, dict], t: Tables, out: Path) -> list[Path]:
+    """Write the reproduction's figures into ``out``; returns their paths."""
+    from plots.reproduce import plot_component_lanes, plot_energy_by_level, plot_speedup_vs_sparsity, plot_tornado
+    from plots.sparsity import plot_sparsity_heatmap
+    written = []
+    sq = next((c for c in cases if c.keep_timeline and _ok(results.get(c.name))), None)
+    if sq is not None:
+        m = results[sq.name]
+        written.append(plot_component_lanes(m["timeline"], m["timeline_bin_cycles"], m["clock_ghz"],
+                                            m["step_end_cycles"], out / "utilization_lanes.png",
+                                            f"SQ-DM on {sq.spec.workload}, {sq.spec.steps} evaluations: "
+                                            "component busy over time"))
+    energy = {}
+    for c in cases:
+        m = results.get(c.name)
+        if c.group == "main" and c.tag("condition") == "iso-area" and c.tag("batch") == 1 and _ok(m):
+            energy[c.tag("machine")] = {**m["energy_by_level_pj"], "static (leakage)": m["energy_static_pj"]}
+    if energy:
+        written.append(plot_energy_by_level(energy, out / "energy_by_level.png",
+                                            "energy by component and level (iso-area, batch 1)"))
+    if t.sparsity:
+        written.append(plot_speedup_vs_sparsity(t.sparsity, out / "speedup_vs_sparsity.png"))
+    base = next((r for r in t.main if r["condition"] == "iso-area" and r["batch"] == 1 and r["machine"] == "sqdm"),
+                None)
+    if t.tornado and base is not None and "speedup_vs_fp16" in base:
+        written.append(plot_tornado(t.tornado, base["speedup_vs_fp16"], base["energy_reduction_vs_fp16"],
+                                    out / "tornado.png"))
+    if sq is not None:  # per-channel sparsity over the steps of the profile the SQ-DM runs used
+        from .run import resolve_run
+        _, _, prof, _ = resolve_run(sq.spec)
+        if prof is not None:
+            written.append(plot_sparsity_heatmap(prof, path=out / "sparsity_heatmap.png"))
+    return written
