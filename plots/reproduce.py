@@ -23,7 +23,8 @@ __all__ = ["plot_energy_by_level", "plot_speedup_vs_sparsity", "plot_component_l
 
 
 def plot_energy_by_level(energy_by_machine: dict[str, dict[str, float]], path: str | Path, title: str = "") -> Path:
-    """Stacked bars: for each machine, dynamic energy (uJ) by component and memory level, plus static."""
+    """Stacked bars: for each machine, dynamic energy (mJ) by component and memory level, plus static
+    (``energy_by_machine`` in pJ)."""
     machines = list(energy_by_machine)
     levels = sorted({lvl for d in energy_by_machine.values() for lvl in d},
                     key=lambda lv: -max(d.get(lv, 0.0) for d in energy_by_machine.values()))
@@ -31,10 +32,10 @@ def plot_energy_by_level(energy_by_machine: dict[str, dict[str, float]], path: s
     bottom = np.zeros(len(machines))
     cmap = plt.get_cmap("tab10")
     for i, lvl in enumerate(levels):
-        vals = np.array([energy_by_machine[m].get(lvl, 0.0) / 1e6 for m in machines])
+        vals = np.array([energy_by_machine[m].get(lvl, 0.0) / 1e9 for m in machines])
         ax.bar(machines, vals, bottom=bottom, label=lvl, color=cmap(i % 10))
         bottom += vals
-    ax.set_ylabel("energy per run (uJ)")
+    ax.set_ylabel("energy per run (mJ)")
     ax.set_xlabel("machine")
     ax.set_title(title or "energy by component and level")
     ax.legend(fontsize=7, loc="upper right")
