@@ -26,6 +26,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=resolution_arg, default=None)
     p.add_argument("--activation", choices=["relu", "silu"], default=None, help="zoo models: default relu")
     p.add_argument("--out", default=None, help="write the full report as JSON")
+    p.add_argument("--trace", default=None, metavar="OUT.json",
+                   help="write a Chrome/Perfetto trace-event file (open in ui.perfetto.dev or chrome://tracing)")
     p.add_argument("--plot", default=None,
                    help="write the utilization-over-time figure (.png, .pdf or .svg; no suffix: .png is added)")
     p.add_argument("--no-cache", dest="use_cache", action="store_false",
@@ -40,12 +42,13 @@ def _run(args: argparse.Namespace) -> int:
     out = None if args.out is None else check_output_path(args.out, "--out")
     plot = None if args.plot is None else check_output_path(args.plot, "--plot", suffixes=IMAGE_SUFFIXES,
                                                             default_suffix=".png")
-    check_distinct_outputs({"--out": out, "--plot": plot})
+    trace = None if args.trace is None else check_output_path(args.trace, "--trace")
+    check_distinct_outputs({"--out": out, "--plot": plot, "--trace": trace})
     spec = RunSpec(hw=args.hw, workload=args.workload, policy=args.policy, profile=args.profile,
                    steps=args.steps, batch=args.batch, cfg=args.cfg, resolution=args.resolution,
                    activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed,
                    overrides=tuple(args.overrides), use_cache=args.use_cache)
-    r = run(spec)
+    r = run(spec, keep_intervals=trace is not None)
     written = []
     if out is not None:
         r.to_json(out)
@@ -53,6 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     if plot is not None:
         from plots.utilization import plot_utilization
         written.append(plot_utilization(r, plot))
+    if trace is not None:
+        from .trace import write_trace
+        written.append(write_trace(r, trace))
     print(format_summary(r))
     for path in written:
         print(f"wrote {path}")

@@ -156,7 +156,7 @@ def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProf
     return g, hw, profile, steps
 
 
-def run(spec: RunSpec, progress: bool | None = None) -> Report:
-    """Resolve and simulate ``spec``."""
+def run(spec: RunSpec, progress: bool | None = None, keep_intervals: bool = False) -> Report:
+    """Resolve and simulate ``spec`` (``keep_intervals``: keep every busy interval, for an event trace)."""
     g, hw, profile, steps = resolve_run(spec)
-    return simulate(g, hw, steps=steps, profile=profile, progress=progress)
+    return simulate(g, hw, steps=steps, profile=profile, progress=progress, keep_intervals=keep_intervals)

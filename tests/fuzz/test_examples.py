@@ -211,7 +211,7 @@ def test_closed_stdout_loses_no_file_console(tmp_path):
 def test_ctrl_c_during_startup_is_one_line(monkeypatch, capsys):
     import des.cli
 
-    def interrupted():
+    def interrupted(command=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(des.cli, "build_parser", interrupted)
     assert des.cli.main(["simulate"]) == 130
