@@ -39,7 +39,7 @@ per fold after the first (P x Q x (folds - 1) each way).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -94,7 +94,50 @@ def _map(reduction: float, positions: int, out_channels: int, new_frac: float, m
          local_bw: float) -> ArrayMapping:
     n = multipliers
     r_int = max(int(math.ceil(reduction - 1e-9)), 1)
-    s = np.arange(1, min(r_int, n) + 1, dtype=np.float64)
+    c = _candidates(positions, out_channels, new_frac, multipliers, rate, dist_bw, red_bw, group, in_bytes,
+                    w_bytes, psum_bytes, local_bw)
+    m = min(r_int, n)  # VN sizes 1 .. m
+    s = c.s[:m]
+    folds = np.ceil(reduction / s - 1e-12)  # reduction is a whole number here (see map_tile)
+    mappings = c.groups[:m] * folds
+    multi = folds > 1  # partial sums go back to the local buffer
+    per_pos = np.where(multi, c.per_pos_folded[:m], c.per_pos_single[:m])
+    cycles = np.ceil(mappings * np.where(multi, c.stream_folded[:m], c.stream_single[:m]) + c.pipe[:m])
+    i = int(np.argmin(cycles))  # first minimum: the smallest VN size among ties
+    sv, vv, fv = int(s[i]), int(c.vns[i]), int(folds[i])
+    return ArrayMapping(vn_size=sv, vns=vv, folds=fv, mappings=int(mappings[i]), weight_load_cycles=float(c.w_load[i]),
+                        position_cycles=float(per_pos[i]), pipeline_cycles=int(c.pipe[i]), cycles=int(cycles[i]),
+                        macs=reduction * positions * out_channels, multipliers=n, rate=rate,
+                        weight_reads_elems=float(mappings[i] * sv * vv),
+                        input_reads_elems=float(mappings[i] * positions * sv * new_frac),
+                        psum_elems=float(positions * out_channels * (fv - 1)))
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """The reduction-independent terms of every VN size s = 1 .. N for one tile shape (positions, outputs)
+    on one array: a reduction only changes the folds, and with them whether partial sums go back to the
+    local buffer (``*_folded``) or not (``*_single``); ``stream`` is the weight load plus the streamed
+    positions of one mapping."""
+
+    s: np.ndarray
+    vns: np.ndarray
+    groups: np.ndarray  # output-channel groups: ceil(Q / vns)
+    w_load: np.ndarray
+    per_pos_single: np.ndarray
+    per_pos_folded: np.ndarray
+    stream_single: np.ndarray
+    stream_folded: np.ndarray
+    pipe: np.ndarray
+
+
+@lru_cache(maxsize=256)  # a few hundred shapes in a run; each is 9 arrays of N floats
+def _candidates(positions: int, out_channels: int, new_frac: float, multipliers: int, rate: float, dist_bw: float,
+                red_bw: float, group: int, in_bytes: float, w_bytes: float, psum_bytes: float,
+                local_bw: float) -> _Candidates:
+    """:class:`_Candidates` of a tile shape (the terms of the module docstring, elementwise over s)."""
+    n = multipliers
+    s = np.arange(1, n + 1, dtype=np.float64)
     if group and group < n:
         per_group = np.floor(group / s)
         groups_needed = np.ceil(s / group)
@@ -102,21 +145,20 @@ def _map(reduction: float, positions: int, out_channels: int, new_frac: float, m
     else:
         cap = np.floor(n / s)
     vns = np.minimum(np.maximum(cap, 1.0), float(out_channels))
-    folds = np.ceil(reduction / s - 1e-12)  # reduction is a whole number here (see map_tile)
-    mappings = np.ceil(out_channels / vns) * folds
     w_load = np.ceil(np.maximum(s * vns / dist_bw, s * vns * w_bytes / local_bw))
-    local = (s * new_frac * in_bytes + np.where(folds > 1, 2.0 * vns * psum_bytes, 0.0)) / local_bw
-    per_pos = np.maximum.reduce([np.full_like(s, 1.0 / rate), s * new_frac / dist_bw, vns / red_bw, local])
+    window = s * new_frac * in_bytes
+    local_single = (window + 0.0) / local_bw  # as (window + where(folds > 1, psums, 0.0)) / local_bw
+    local_folded = (window + 2.0 * vns * psum_bytes) / local_bw
+    rest = [np.full_like(s, 1.0 / rate), s * new_frac / dist_bw, vns / red_bw]
+    per_pos_single = np.maximum.reduce(rest + [local_single])
+    per_pos_folded = np.maximum.reduce(rest + [local_folded])
     pipe = math.ceil(math.log2(n)) + 1 + np.ceil(np.log2(s))
-    cycles = np.ceil(mappings * (w_load + positions * per_pos) + pipe)
-    i = int(np.argmin(cycles))  # first minimum: the smallest VN size among ties
-    sv, vv, fv = int(s[i]), int(vns[i]), int(folds[i])
-    return ArrayMapping(vn_size=sv, vns=vv, folds=fv, mappings=int(mappings[i]), weight_load_cycles=float(w_load[i]),
-                        position_cycles=float(per_pos[i]), pipeline_cycles=int(pipe[i]), cycles=int(cycles[i]),
-                        macs=reduction * positions * out_channels, multipliers=n, rate=rate,
-                        weight_reads_elems=float(mappings[i] * sv * vv),
-                        input_reads_elems=float(mappings[i] * positions * sv * new_frac),
-                        psum_elems=float(positions * out_channels * (fv - 1)))
+    for a in (s, vns, w_load, per_pos_single, per_pos_folded, pipe):
+        a.setflags(write=False)
+    return _Candidates(s=s, vns=vns, groups=np.ceil(out_channels / vns), w_load=w_load,
+                       per_pos_single=per_pos_single, per_pos_folded=per_pos_folded,
+                       stream_single=w_load + positions * per_pos_single,
+                       stream_folded=w_load + positions * per_pos_folded, pipe=pipe)
 
 
 def map_tile(shape: TileShape, multipliers: int, rate: float, distribution_bw_elems_per_cycle: float,
@@ -142,4 +184,13 @@ def map_tile(shape: TileShape, multipliers: int, rate: float, distribution_bw_el
              float(distribution_bw_elems_per_cycle), float(reduction_bw_elems_per_cycle),
              int(group_multipliers or 0), float(input_bytes_per_elem), float(weight_bytes_per_elem),
              float(psum_bytes_per_elem), float(local_bw_bytes_per_cycle))
-    return m if r_int == shape.reduction else replace(m, macs=shape.macs)
+    return m if r_int == shape.reduction else _with_macs(m, shape.macs)
+
+
+def _with_macs(m: ArrayMapping, macs: float) -> ArrayMapping:
+    """``dataclasses.replace(m, macs=macs)``, without its per-field introspection (a mapping is a plain frozen
+    record: no __post_init__, nothing derived)."""
+    out = object.__new__(ArrayMapping)
+    out.__dict__.update(m.__dict__)
+    out.__dict__["macs"] = macs
+    return out

@@ -23,9 +23,12 @@ Policies (``detector.placement`` in the hardware config):
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["PLACEMENT_POLICIES", "peak_macs_per_cycle", "split_input_channels", "split_output_channels"]
+__all__ = ["PLACEMENT_POLICIES", "ChannelOrder", "peak_macs_per_cycle", "split_input_channels",
+           "split_output_channels"]
 
 PLACEMENT_POLICIES = ("balanced", "threshold")
 
@@ -50,17 +53,66 @@ def split_input_channels(labels: np.ndarray, estimate: np.ndarray, dense_peak: f
         return np.ones(lab.size, dtype=bool)
     if policy == "threshold":
         return lab.copy()
-    est = np.clip(np.asarray(estimate, dtype=float), 0.0, 1.0)
-    # sparse-labelled channels first, most zeros first; then uncompressed channels (any order: equal cost)
-    order = np.lexsort((-est, ~lab))
-    sparse_cost = np.where(lab, (1.0 - est) * load_imbalance, 1.0)[order] / sparse_peak
-    dense_cost = np.full(lab.size, 1.0 / dense_peak)
-    on_sparse = np.concatenate([[0.0], np.cumsum(sparse_cost)])  # time of the sparse array with k channels
-    on_dense = np.concatenate([[0.0], np.cumsum(dense_cost[::-1])])[::-1]  # ... of the dense array with the rest
-    k = int(np.argmin(np.maximum(on_sparse, on_dense)))
-    mask = np.zeros(lab.size, dtype=bool)
-    mask[order[:k]] = True
-    return mask
+    return ChannelOrder(lab, estimate, load_imbalance).split(dense_peak, sparse_peak)
+
+
+class ChannelOrder:
+    """The ``balanced`` split's view of one node's input channels: each channel's cost per MAC on the sparse
+    array (``sparse_cost``: ``(1 - zf) x load_imbalance`` when sparse-labelled, 1 otherwise) and the order
+    the split takes them in (sparse-labelled first, most zeros first). Built once, it splits the channels
+    for any pair of array rates (a caller that refines the rates splits twice without sorting twice)."""
+
+    def __init__(self, labels: np.ndarray, estimate: np.ndarray, load_imbalance: float) -> None:
+        self.labels = lab = np.asarray(labels, dtype=bool)
+        est = np.clip(np.asarray(estimate, dtype=float), 0.0, 1.0)
+        self.sparse_cost = np.where(lab, (1.0 - est) * load_imbalance, 1.0)
+        # sparse-labelled channels first, most zeros first; then uncompressed channels (any order: equal cost)
+        self.order = _label_then_zeros_order(lab, est)
+
+    def split(self, dense_peak: float, sparse_peak: float) -> np.ndarray:
+        """The mask of the channels the sparse array takes: the prefix of the order that minimizes the
+        larger of the two arrays' times at these rates (MACs per cycle, both > 0)."""
+        n = self.labels.size
+        order = self.order
+        on_sparse = np.empty(n + 1)  # time of the sparse array with the first k channels
+        on_sparse[0] = 0.0
+        np.cumsum(self.sparse_cost[order] / sparse_peak, out=on_sparse[1:])
+        on_dense = _dense_times(n, dense_peak)  # ... of the dense array with the rest
+        k = int(np.argmin(np.maximum(on_sparse, on_dense)))
+        mask = np.zeros(n, dtype=bool)
+        mask[order[:k]] = True
+        return mask
+
+
+def _label_then_zeros_order(lab: np.ndarray, est: np.ndarray) -> np.ndarray:
+    """``np.lexsort((-est, ~lab))`` for estimates in [0, 1], faster: one integer key per channel (label, then
+    the estimate's bits, which order non-negative floats) sorted with the fast unstable sort, then ties put
+    back in index order (sorting (tie group, index), all distinct); NaN estimates take the lexsort."""
+    est = np.asarray(est, dtype=np.float64)
+    if lab.size < 2 or np.isnan(est).any():
+        return np.lexsort((-est, ~lab))
+    bits = (est + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0, as it compares
+    key = np.where(lab, 0, 1 << 62) + (_ONE_BITS - bits)  # labelled first, then the estimate descending
+    order = np.argsort(key)
+    ranked = key[order]
+    tie = ranked[1:] == ranked[:-1]
+    if tie.any():
+        group = np.concatenate([[0], np.cumsum(~tie)])
+        order = order[np.argsort(group * lab.size + order)]
+    return order
+
+
+_ONE_BITS = int(np.float64(1.0).view(np.int64))
+
+
+@lru_cache(maxsize=256)
+def _dense_times(n: int, dense_peak: float) -> np.ndarray:
+    """Time of the dense array when it computes the last n - k of n channels, for k = 0..n (read-only:
+    shared between splits; a node's channel count and rate repeat every step)."""
+    dense_cost = np.full(n, 1.0 / dense_peak)
+    out = np.concatenate([[0.0], np.cumsum(dense_cost[::-1])])[::-1]
+    out.setflags(write=False)
+    return out
 
 
 def split_output_channels(out_channels: int, dense_peak: float, sparse_peak: float, policy: str) -> int:

@@ -30,19 +30,21 @@ class Calendar:
         if servers < 1:
             raise ValueError(f"servers must be >= 1, got {servers}")
         self._free = [0.0] * servers
+        self._single = servers == 1
 
     @property
     def free_at(self) -> float:
         """When the first server is free."""
-        return min(self._free)
+        return self._free[0] if self._single else min(self._free)
 
     def book(self, now: float, cycles: float) -> float:
         """Book ``cycles`` of service for a request arriving at ``now``; returns its start cycle."""
         if cycles < 0:
             raise ValueError(f"cycles must be >= 0, got {cycles}")
-        i = min(range(len(self._free)), key=self._free.__getitem__)
-        start = max(now, self._free[i])
-        self._free[i] = start + cycles
+        free = self._free
+        i = 0 if self._single else free.index(min(free))  # the first server to free (the lowest index on ties)
+        start = max(now, free[i])
+        free[i] = start + cycles
         return start
 
     def extend_to(self, cycle: float) -> None:

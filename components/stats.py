@@ -52,6 +52,12 @@ class ActivityRecorder:
         for name, amount in amounts.items():
             self._counters[(component, name)] += float(amount)
 
+    def add_counts(self, adds: Iterable[tuple[tuple[str, str], float]]) -> None:
+        """Add ((component, counter), amount) pairs, in order."""
+        counters = self._counters
+        for key, amount in adds:
+            counters[key] += float(amount)
+
     # ---- reading -----------------------------------------------------------------------------------
     @property
     def counters(self) -> dict[tuple[str, str], float]:
@@ -146,15 +152,14 @@ class ActivityRecorder:
         width = end_cycle - start_cycle
         if width <= 0 or not self._start:
             return out
-        s = np.asarray(self._start, dtype=float)
-        e = np.asarray(self._end, dtype=float)
-        idx = np.flatnonzero((s < end_cycle) & (e > start_cycle))
-        by_comp: dict[str, list[int]] = {}
-        for i in idx.tolist():
-            by_comp.setdefault(self._component[i], []).append(i)
+        by_comp: dict[str, tuple[list[float], list[float]]] = {}  # the intervals in the window, clipped to it
+        for s, e, comp in zip(self._start, self._end, self._component):
+            if s < end_cycle and e > start_cycle:
+                ss, ee = by_comp.setdefault(comp, ([], []))
+                ss.append(min(max(s, start_cycle), end_cycle))
+                ee.append(min(max(e, start_cycle), end_cycle))
         for comp in sorted(by_comp):
-            sel = by_comp[comp]
-            ms, me = merge_intervals(np.clip(s[sel], start_cycle, end_cycle), np.clip(e[sel], start_cycle, end_cycle))
+            ms, me = merge_intervals(*by_comp[comp])
             busy = float(np.sum(me - ms))
             if busy > 0:
                 out[comp] = min(busy / width, 1.0)
@@ -187,6 +192,8 @@ def merge_intervals(starts: Iterable[float], ends: Iterable[float]) -> tuple[np.
     e = np.asarray(ends, dtype=float)
     if s.size == 0:
         return s, e
+    if s.size <= _SMALL_MERGE:
+        return _merge_small(s.tolist(), e.tolist())
     order = np.argsort(s, kind="stable")
     s, e = s[order], e[order]
     run_end = np.maximum.accumulate(e)
@@ -198,6 +205,29 @@ def merge_intervals(starts: Iterable[float], ends: Iterable[float]) -> tuple[np.
     me = np.zeros(ms.size)
     np.maximum.at(me, group, e)
     return ms, me
+
+
+_SMALL_MERGE = 32  # up to this many intervals a Python loop beats the array operations
+
+
+def _merge_small(starts: list[float], ends: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`merge_intervals` of a few intervals, the same loop in Python: the same merged intervals (each
+    end the largest end of its group, at least 0, as ``np.maximum.at`` into zeros gives)."""
+    ms: list[float] = []
+    me: list[float] = []
+    run_end = 0.0
+    for i in sorted(range(len(starts)), key=starts.__getitem__):  # stable, as the argsort
+        s, e = starts[i], ends[i]
+        if not ms or s > run_end:
+            ms.append(s)
+            me.append(e if e > 0.0 else 0.0)
+            run_end = e
+        else:
+            if e > me[-1]:
+                me[-1] = e
+            if e > run_end:
+                run_end = e
+    return np.array(ms), np.array(me)
 
 
 def covered_before(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

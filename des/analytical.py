@@ -51,29 +51,48 @@ _COSTS: dict[int, tuple[HardwareConfig, dict]] = {}  # id(hw) -> (hw, {(bytes, p
 _COST_MACHINES = 16
 
 
-def dram_cost(hw: HardwareConfig, x: Transfer):
-    """``dram_access_cost`` of a transfer, memoized per machine (tilings repeat the same transfers)."""
+def _cost_memo(hw: HardwareConfig) -> dict:
+    """The DRAM-cost memo of machine ``hw`` (the last few machines are kept)."""
     entry = _COSTS.get(id(hw))
     if entry is None or entry[0] is not hw:
         if len(_COSTS) >= _COST_MACHINES:
             _COSTS.pop(next(iter(_COSTS)))
         entry = _COSTS[id(hw)] = (hw, {})
-    key = (x.nbytes, x.pattern)
-    c = entry[1].get(key)
+    return entry[1]
+
+
+def dram_cost(hw: HardwareConfig, x: Transfer):
+    """``dram_access_cost`` of a transfer, memoized per machine (tilings repeat the same transfers). The key
+    is the pattern's fields, not the pattern (a tuple of numbers hashes faster than a dataclass)."""
+    memo = _cost_memo(hw)
+    p = x.pattern
+    key = (x.nbytes, p.runs, p.run_bytes, p.stride_bytes)
+    c = memo.get(key)
     if c is None:
-        c = entry[1][key] = dram_access_cost(x.nbytes, x.pattern.runs, x.pattern.run_bytes, hw.dram,
-                                             clock_ghz=hw.clock_ghz, stride_bytes=x.pattern.stride_bytes)
+        c = memo[key] = dram_access_cost(x.nbytes, p.runs, p.run_bytes, hw.dram, clock_ghz=hw.clock_ghz,
+                                         stride_bytes=p.stride_bytes)
     return c
 
 
 def occupancy_cycles(hw: HardwareConfig, xs: Sequence[Transfer]) -> float:
     """Cycles transfers hold the DRAM interface (their cost less the pipelined access latency)."""
-    return sum(c.cycles - hw.dram.row_hit_latency_cycles for c in (dram_cost(hw, x) for x in xs) if c.bursts)
+    lat = hw.dram.row_hit_latency_cycles
+    busy = 0  # summed in order, as sum() would
+    for x in xs:
+        c = dram_cost(hw, x)
+        if c.bursts:
+            busy += c.cycles - lat
+    return busy
 
 
 def transfer_cycles(hw: HardwareConfig, xs: Sequence[Transfer]) -> float:
     """DRAM time of transfers issued together: occupancies add up, the access latency is paid once."""
     busy = occupancy_cycles(hw, xs) if xs else 0.0
+    return _with_latency(hw, busy)
+
+
+def _with_latency(hw: HardwareConfig, busy: float) -> float:
+    """DRAM time of transfers that hold the interface ``busy`` cycles (the latency once, if any)."""
     return busy + hw.dram.row_hit_latency_cycles if busy > 0 else 0.0
 
 
@@ -83,7 +102,12 @@ def _gb(hw: HardwareConfig, parts: dict[str, float]) -> int:
 
 def compute_cycles(hw: HardwareConfig, tw: TileWork) -> float:
     """Cycles of a tile's compute phase: clusters, vector unit and GB ports in parallel, then the merge."""
-    gb = [_gb(hw, tw.gb_operand), _gb(hw, tw.gb_result)]
+    return _compute_cycles(hw, tw, _gb(hw, tw.gb_operand), _gb(hw, tw.gb_result))
+
+
+def _compute_cycles(hw: HardwareConfig, tw: TileWork, gb_operand: int, gb_result: int) -> float:
+    """:func:`compute_cycles` given the global buffer's operand and result port cycles."""
+    gb = [gb_operand, gb_result]
     parts = [0.0] + (gb if hw.global_buffer.ports >= 2 else [sum(gb)])
     if tw.dense is not None:
         parts.append(tw.dense.cycles)
@@ -96,12 +120,26 @@ def compute_cycles(hw: HardwareConfig, tw: TileWork) -> float:
 
 
 def tile_phases(hw: HardwareConfig, tw: TileWork) -> TilePhases:
-    """The three phases of one tile (module docstring)."""
-    load = max(transfer_cycles(hw, tw.loads), _gb(hw, tw.gb_fill)) if tw.loads else 0.0
-    write = max(transfer_cycles(hw, tw.writes), _gb(hw, tw.gb_drain)) if tw.writes else 0.0
-    port = (_gb(hw, tw.gb_fill) + _gb(hw, tw.gb_operand) + _gb(hw, tw.gb_result) + _gb(hw, tw.gb_drain))
-    dram = occupancy_cycles(hw, tw.loads) + occupancy_cycles(hw, tw.writes)
-    return TilePhases(load, compute_cycles(hw, tw), write, port, dram)
+    """The three phases of one tile (module docstring), memoized on the tile (tiles are not modified once
+    built, and memoized tiles are costed again and again by the tiling search)."""
+    memo = tw.phases_memo
+    if memo is not None and memo[0] is hw:
+        return memo[1]
+    ph = _tile_phases(hw, tw)
+    tw.phases_memo = (hw, ph)
+    return ph
+
+
+def _tile_phases(hw: HardwareConfig, tw: TileWork) -> TilePhases:
+    """:func:`tile_phases`, computed: each transfer and port cost once."""
+    fill, operand = _gb(hw, tw.gb_fill), _gb(hw, tw.gb_operand)
+    result, drain = _gb(hw, tw.gb_result), _gb(hw, tw.gb_drain)
+    load_busy = occupancy_cycles(hw, tw.loads)
+    write_busy = occupancy_cycles(hw, tw.writes)
+    load = max(_with_latency(hw, load_busy), fill) if tw.loads else 0.0
+    write = max(_with_latency(hw, write_busy), drain) if tw.writes else 0.0
+    port = (fill + operand + result + drain)
+    return TilePhases(load, _compute_cycles(hw, tw, operand, result), write, port, load_busy + write_busy)
 
 
 def flow_shop_cycles(first: TilePhases, last: TilePhases, sum_load: float, sum_compute: float, sum_write: float,

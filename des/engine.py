@@ -175,7 +175,8 @@ class ReportAccumulator:
         s, e, names = rec.interval_columns()
         if not len(s):
             return _EMPTY + (duty,)
-        codes = np.fromiter((self.code(c) for c in names), dtype=np.int16, count=len(names))
+        code_of = {c: self.code(c) for c in dict.fromkeys(names)}  # new codes in first-seen order
+        codes = np.fromiter(map(code_of.__getitem__, names), dtype=np.int16, count=len(names))
         self.chunks.append((s, e, codes))
         return s - start, e - start, codes, duty
 
@@ -318,7 +319,8 @@ class StepDriver:
             self.acc.analytical[i, t] = analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre)
             if lab is not None and work.zero_fraction is not None:
                 self._label_cost(p, work, self.acc.analytical[i, t], pre)
-            self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
+            if key is not None:
+                self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
         if detect:  # an unfused ReLU pass counts zeros at its own write-back
             self.acc.analytical[i, t] += yield from self._count_zeros(n, t, p)
         self.acc.cycles[i, t] = env.now - start
@@ -453,6 +455,26 @@ def _interval_data(acc: ReportAccumulator) -> dict:
             "step_end_cycles": list(acc.step_end), "duty": list(acc.duty)}
 
 
+_DUTY_BLOCK = 2048  # fast-forwarded spans added to the timeline at once (bounds the scratch array)
+
+
+def _add_duty(duty: list, comp: str, edges: np.ndarray, busy: float, cov: np.ndarray) -> tuple[float, np.ndarray]:
+    """``comp``'s busy time and coverage before each edge, plus the fast-forwarded spans' share: each span
+    (a, b, fractions) adds ``f x (b - a)`` to the busy time and ``f x clip(edge - a, 0, b - a)`` to the
+    coverage. The spans are added in order, one after the other (``np.add.accumulate``), as a loop over them
+    would, but with array operations over all spans at once."""
+    spans = [(a, b, frac[comp]) for a, b, frac in duty if frac.get(comp, 0.0)]
+    if not spans:
+        return busy, cov
+    a, b, f = (np.array(col, dtype=float) for col in zip(*spans))
+    busy = float(np.add.accumulate(np.concatenate([[busy], f * (b - a)]))[-1])
+    for i in range(0, len(spans), _DUTY_BLOCK):
+        aa, bb, ff = a[i:i + _DUTY_BLOCK, None], b[i:i + _DUTY_BLOCK, None], f[i:i + _DUTY_BLOCK, None]
+        terms = ff * np.clip(edges[None, :] - aa, 0.0, bb - aa)
+        cov = np.add.accumulate(np.concatenate([cov[None, :], terms]), axis=0)[-1]
+    return busy, cov
+
+
 def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | None, steps: int, order: list,
                   acc: ReportAccumulator, total: float, res: Residency, wall: float) -> Report:
     if acc.chunks:
@@ -471,11 +493,8 @@ def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | 
         ms, me = merge_intervals(starts[sel], ends[sel])
         busy[comp] = float(np.sum(me - ms))
         cov = covered_before(edges, ms, me) if total else np.zeros(len(edges))
-        for a, b, frac in acc.duty:  # fast-forwarded spans: busy at the steady-state fraction throughout
-            f = frac.get(comp, 0.0)
-            if f:
-                busy[comp] += f * (b - a)
-                cov = cov + f * np.clip(edges - a, 0.0, b - a)
+        # fast-forwarded spans: busy at the steady-state fraction throughout
+        busy[comp], cov = _add_duty(acc.duty, comp, edges, busy[comp], cov)
         util[comp] = busy[comp] / total if total else 0.0
         tl[comp] = list(np.diff(cov) / width) if total else [0.0] * TIMELINE_BINS
     totals = acc.totals

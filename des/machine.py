@@ -15,6 +15,7 @@ compute. Nodes run one after the other: a node starts when the previous one has 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping, NamedTuple
 
 import numpy as np
 import simpy
@@ -25,7 +26,7 @@ from components import (DENSE_CLUSTER, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER, VECT
 
 from components.energy import READ_BYTES, WRITE_BYTES
 
-from .analytical import dram_cost
+from .analytical import dram_cost, occupancy_cycles
 from .work import TileWork, Transfer, prefetch_transfer
 
 __all__ = ["Machine"]
@@ -37,10 +38,18 @@ class CountingEnvironment(simpy.Environment):
     def __init__(self) -> None:
         super().__init__()
         self.events_scheduled = 0
+        # SimPy binds timeout/process/event to the instance only for the instance's own class (bind_early):
+        # bind the base class's too, or every env.timeout(...) goes through the descriptor
+        for name, obj in simpy.Environment.__dict__.items():
+            if type(obj) is simpy.core.BoundClass:
+                setattr(self, name, getattr(self, name))
 
     def schedule(self, event, priority=simpy.core.NORMAL, delay=0) -> None:  # type: ignore[override]
         self.events_scheduled += 1
-        super().schedule(event, priority, delay)
+        _schedule(self, event, priority, delay)
+
+
+_schedule = simpy.Environment.schedule  # called unbound: one lookup less per event than super()
 
 
 class Machine:
@@ -59,6 +68,7 @@ class Machine:
         self.detector = SparsityDetector(self.env, hw.detector, self.stats, calibration=calibration) \
             if hw.detector else None
         self._parts = [p for p in (self.dram, self.gb, self.dense, self.sparse, self.vector, self.detector) if p]
+        self._dram_latency = hw.dram.row_hit_latency_cycles  # the tile process's constants, looked up once
 
     def use_stats(self, stats: ActivityRecorder) -> None:
         """Send every component's records to ``stats`` from now on."""
@@ -87,6 +97,7 @@ class Machine:
         order = _InOrder()
         spawned: list = []  # (tile index, process) in spawn order (indices jump over skipped periods)
         durations: list[float] = []
+        timings: dict[int, _TileTiming] = {}  # by tile object: a node's tiles repeat a few variants
         last = n - period  # the last period always runs as events
         k = 0
         while k < n:
@@ -104,7 +115,11 @@ class Machine:
                             skip.periods, skip.period_cycles, skip.cut_cycle = m, recent[-1], ends[j]
                             skip.period_tiles = tiles[k:k + period]
                             k += m * period
-            spawned.append((k, env.process(self._tile(tiles[k], tag, ends, k, order, order.ticket()))))
+            tw = tiles[k]
+            timing = timings.get(id(tw))
+            if timing is None:
+                timing = timings[id(tw)] = self._timing(tw)
+            spawned.append((k, env.process(self._tile(timing, tag, ends, k, order, order.ticket()))))
             k += 1
         yield env.all_of([p for _, p in spawned[-depth:]])
         self.count_tiles(tiles, self.stats)
@@ -120,58 +135,97 @@ class Machine:
             else:
                 e[1] += 1
         for tw, mult in seen.values():
+            groups = self._tile_counters(tw)
             if mult == 1:
-                self.count_tile(tw, stats)
-            else:
-                scratch = ActivityRecorder()
-                self.count_tile(tw, scratch)
-                for (comp, name), v in scratch.counters.items():
-                    stats.add(comp, name, v * mult)
+                for comp, amounts in groups:
+                    stats.add_many(comp, amounts)
+            else:  # the tile's own totals (as one tile would add them up), times its count
+                one: dict[tuple[str, str], float] = {}
+                for comp, amounts in groups:
+                    for name, v in amounts.items():
+                        key = (comp, name)
+                        one[key] = one.get(key, 0.0) + float(v)
+                stats.add_counts([(key, v * mult) for key, v in one.items()])
 
-    def _tile(self, tw: TileWork, tag: str, ends: dict | None = None, k: int = 0, order: "_InOrder | None" = None,
-              ticket: int = 0):
-        yield self.gb.allocate(tw.footprint_bytes + tw.band_alloc_bytes)
+    def _timing(self, tw: TileWork) -> "_TileTiming":
+        """The numbers the tile process needs, computed once per tile object (see :class:`_TileTiming`)."""
+        gbc = self.hw.global_buffer
+        jobs = []  # (unit's calendar, component, cycles, kind)
+        if tw.dense is not None:
+            jobs.append((self.dense.calendar, DENSE_CLUSTER, tw.dense.cycles, "compute"))
+        if tw.sparse is not None:
+            jobs.append((self.sparse.calendar, SPARSE_CLUSTER, tw.sparse.cycles, "compute"))
+        if tw.vector_elems:
+            jobs.append((self.vector.calendar, VECTOR_UNIT, self.vector.job(tw.vector_elems, tw.vector_kind)[0],
+                         tw.vector_kind))
+        return _TileTiming(
+            alloc_bytes=tw.footprint_bytes + tw.band_alloc_bytes,
+            release_bytes=tw.footprint_bytes + tw.band_release_bytes,
+            loads=_MoveTiming(occupancy_cycles(self.hw, tw.loads), tw.loads[0].kind,
+                              buffer_access_cycles(sum(tw.gb_fill.values()), gbc), "write") if tw.loads else None,
+            jobs=tuple(jobs), operand_cycles=buffer_access_cycles(sum(tw.gb_operand.values()), gbc),
+            result_cycles=buffer_access_cycles(sum(tw.gb_result.values()), gbc),
+            merge_cycles=self.vector.job(tw.merge_elems, "add")[0] if tw.merge_elems else None,
+            writes=_MoveTiming(occupancy_cycles(self.hw, tw.writes), tw.writes[0].kind,
+                               buffer_access_cycles(sum(tw.gb_drain.values()), gbc), "read") if tw.writes else None)
+
+    def _tile(self, tt: "_TileTiming", tag: str, ends: dict | None, k: int, order: "_InOrder | None", ticket: int):
+        """Process body: one tile (module docstring), from its precomputed numbers (:meth:`_timing`)."""
+        env = self.env
+        yield self.gb.allocate(tt.alloc_bytes)
         try:
-            if tw.loads:  # DRAM streams into the global buffer: the slower of the two sets the pace
-                yield from self._move(tw.loads, tw.gb_fill, "write", tag)
+            if tt.loads is not None:  # DRAM streams into the global buffer: the slower of the two sets the pace
+                yield from self._move(tt.loads, tag)
             if order is not None:  # the controller computes a node's tiles in program order
-                yield from order.wait_turn(self.env, ticket)
-            yield from self._compute(tw, tag)
-            if tw.merge_elems:
-                cyc = self.vector.job(tw.merge_elems, "add")[0]
-                yield from self._until(self._book(self.vector.calendar, VECTOR_UNIT, "add", cyc, tag) + cyc)
-            if tw.writes:  # write-back: the global buffer drains into DRAM
-                yield from self._move(tw.writes, tw.gb_drain, "read", tag)
+                turn = order.turn(env, ticket)
+                if turn is not None:
+                    yield turn
+                order.take(ticket)
+            yield from self._compute(tt, tag)
+            if tt.merge_cycles is not None:
+                cyc = tt.merge_cycles
+                end = self._book(self.vector.calendar, VECTOR_UNIT, "add", cyc, tag) + cyc
+                if end > env.now:
+                    yield env.timeout(end - env.now)
+            if tt.writes is not None:  # write-back: the global buffer drains into DRAM
+                yield from self._move(tt.writes, tag)
         finally:
-            self.gb.release(tw.footprint_bytes + tw.band_release_bytes)
+            self.gb.release(tt.release_bytes)
         if ends is not None:
-            ends[k] = self.env.now
+            ends[k] = env.now
 
     def count_tile(self, tw: TileWork, stats: ActivityRecorder) -> None:
         """Add every counter of one tile to ``stats``: DRAM transfers (bytes moved by operand, bursts, row
         activations), global-buffer and local-buffer bytes by operand, array and vector-unit work. The
         phases only record busy intervals, so a fast-forwarded tile counts exactly like a simulated one."""
+        for comp, amounts in self._tile_counters(tw):
+            stats.add_many(comp, amounts)
+
+    def _tile_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
+        """The counter additions of one tile (:meth:`count_tile`), in order: (component, {counter: amount})."""
+        groups: list[tuple[str, Mapping[str, float]]] = []
+        collect = _Collector(groups)
         for x in tw.loads + tw.writes:
             c = self._cost(x)
             if c.bursts:
-                self.dram.count(x.nbytes, c, x.kind, stats)
-                stats.add(DRAM, f"operand_bytes_moved.{x.tag}", c.bytes_moved)
+                self.dram.count(x.nbytes, c, x.kind, collect)  # type: ignore[arg-type]
+                groups.append((DRAM, {f"operand_bytes_moved.{x.tag}": c.bytes_moved}))
         for parts, kind in ((tw.gb_fill, WRITE_BYTES), (tw.gb_operand, READ_BYTES), (tw.gb_result, WRITE_BYTES),
                             (tw.gb_drain, READ_BYTES)):
-            stats.add_many(GLOBAL_BUFFER, {f"{kind}.{op}": b for op, b in parts.items()})
+            groups.append((GLOBAL_BUFFER, {f"{kind}.{op}": b for op, b in parts.items()}))
         if tw.dense is not None:
             j = tw.dense
-            stats.add_many(DENSE_CLUSTER, self.dense.job_counters(j.cycles, j.macs, j.fmt))
+            groups.append((DENSE_CLUSTER, self.dense.job_counters(j.cycles, j.macs, j.fmt)))
         if tw.sparse is not None:
             j = tw.sparse
-            stats.add_many(SPARSE_CLUSTER, self.sparse.job_counters(j.cycles, j.dense_macs, j.density, j.fmt,
-                                                                    j.bitmap_elems))
+            groups.append((SPARSE_CLUSTER, self.sparse.job_counters(j.cycles, j.dense_macs, j.density, j.fmt,
+                                                                    j.bitmap_elems)))
         if tw.vector_elems:
-            stats.add_many(VECTOR_UNIT, self.vector.job(tw.vector_elems, tw.vector_kind)[1])
+            groups.append((VECTOR_UNIT, self.vector.job(tw.vector_elems, tw.vector_kind)[1]))
         if tw.merge_elems:
-            stats.add_many(VECTOR_UNIT, self.vector.job(tw.merge_elems, "add")[1])
-        for comp, counters in tw.local.items():
-            stats.add_many(comp, counters)
+            groups.append((VECTOR_UNIT, self.vector.job(tw.merge_elems, "add")[1]))
+        groups.extend(tw.local.items())
+        return groups
 
     def _cost(self, x: Transfer):
         """DRAM cost of a transfer (memoized per machine with the analytical model's)."""
@@ -185,56 +239,62 @@ class Machine:
             self.stats.record(component, kind, start, start + cycles, tag)
         return start
 
-    def _until(self, cycle: float):
-        if cycle > self.env.now:
-            yield self.env.timeout(cycle - self.env.now)
-
-    def _move(self, xs: list[Transfer], gb_parts: dict[str, float], gb_kind: str, tag: str):
+    def _move(self, mt: "_MoveTiming", tag: str):
         """Transfers issued together: they take the DRAM interface back to back (occupancies add up, one
         access latency, pipelined) while a global-buffer port takes (or gives) their bytes; the phase
         ends when both are done."""
-        lat = self.hw.dram.row_hit_latency_cycles
-        occupancy = sum(c.cycles - lat for c in (self._cost(x) for x in xs) if c.bursts)
-        gb_cycles = buffer_access_cycles(sum(gb_parts.values()), self.hw.global_buffer)
-        start = end = self.env.now
+        env = self.env
+        now = env.now
+        start = end = now
+        occupancy = mt.occupancy
         if occupancy > 0:
-            start = self._book(self.dram.calendar, DRAM, xs[0].kind, occupancy, tag)
-            end = start + occupancy + lat
+            start = self._book(self.dram.calendar, DRAM, mt.kind, occupancy, tag, now)
+            end = start + occupancy + self._dram_latency
+        gb_cycles = mt.gb_cycles
         if gb_cycles:  # the port streams the bytes as they arrive (or leave): booked when the transfer starts
-            yield from self._until(start)
-            end = max(end, self._book(self.gb.ports, GLOBAL_BUFFER, gb_kind, gb_cycles, tag) + gb_cycles)
-        yield from self._until(end)
+            if start > now:
+                yield env.timeout(start - now)
+            port_end = self._book(self.gb.ports, GLOBAL_BUFFER, mt.gb_kind, gb_cycles, tag) + gb_cycles
+            if port_end > end:
+                end = port_end
+        now = env.now
+        if end > now:
+            yield env.timeout(end - now)
 
-    def _compute(self, tw: TileWork, tag: str):
+    def _compute(self, tt: "_TileTiming", tag: str):
         """The compute phase: both clusters (or the vector unit) start together when all are free, each for
         its own cycles, while the global buffer feeds the local buffers on one port and takes the results
         on another; the phase ends with the last of them."""
-        jobs = []  # (unit, component, cycles, kind)
-        if tw.dense is not None:
-            jobs.append((self.dense, DENSE_CLUSTER, tw.dense.cycles, "compute"))
-        if tw.sparse is not None:
-            jobs.append((self.sparse, SPARSE_CLUSTER, tw.sparse.cycles, "compute"))
-        if tw.vector_elems:
-            jobs.append((self.vector, VECTOR_UNIT, self.vector.job(tw.vector_elems, tw.vector_kind)[0],
-                         tw.vector_kind))
-        now = self.env.now
-        start = max([now] + [u.calendar.free_at for u, *_ in jobs])  # the arrays work on one tile together
+        env = self.env
+        jobs = tt.jobs
+        now = start = env.now
+        for job in jobs:  # the arrays work on one tile together
+            free = job[0].free_at
+            if free > start:
+                start = free
         end = start
-        for unit, comp, cyc, kind in jobs:
-            self._book(unit.calendar, comp, kind, cyc, tag, start)
-            end = max(end, start + cyc)
-        gbc = self.hw.global_buffer
-        rd = buffer_access_cycles(sum(tw.gb_operand.values()), gbc)
-        wr = buffer_access_cycles(sum(tw.gb_result.values()), gbc)
+        for calendar, comp, cyc, kind in jobs:
+            self._book(calendar, comp, kind, cyc, tag, start)
+            if start + cyc > end:
+                end = start + cyc
+        rd, wr = tt.operand_cycles, tt.result_cycles
         if rd or wr:  # ports are booked when the phase starts (not ahead: that would block earlier fills)
-            yield from self._until(start)
+            if start > now:
+                yield env.timeout(start - now)
+            ports = self.gb.ports
             if rd:
-                end = max(end, self._book(self.gb.ports, GLOBAL_BUFFER, "read", rd, tag) + rd)
+                port_end = self._book(ports, GLOBAL_BUFFER, "read", rd, tag) + rd
+                if port_end > end:
+                    end = port_end
             if wr:
-                end = max(end, self._book(self.gb.ports, GLOBAL_BUFFER, "write", wr, tag) + wr)
-            for unit, *_ in jobs:  # an array starved by its operand stream is not free for the next tile
-                unit.calendar.extend_to(end)
-        yield from self._until(end)
+                port_end = self._book(ports, GLOBAL_BUFFER, "write", wr, tag) + wr
+                if port_end > end:
+                    end = port_end
+            for job in jobs:  # an array starved by its operand stream is not free for the next tile
+                job[0].extend_to(end)
+        now = env.now
+        if end > now:
+            yield env.timeout(end - now)
 
     def prefetch_into_idle_time(self, nbytes: float, start: float, tag: str):
         """Process body, run when a node's tiles are done: the weight prefetch of ``nbytes`` the node hosted.
@@ -270,6 +330,43 @@ class Machine:
                               tag)
         self.count_tile(tw, self.stats)
 
+class _Collector:
+    """Stands in for an :class:`ActivityRecorder` where a component adds counters: keeps the additions, in
+    order, as (component, {counter: amount})."""
+
+    def __init__(self, groups: list) -> None:
+        self.groups = groups
+
+    def add_many(self, component: str, amounts: Mapping[str, float]) -> None:
+        self.groups.append((component, amounts))
+
+
+class _MoveTiming(NamedTuple):
+    """A tile's DRAM transfers issued together: their DRAM occupancy (cycles, latency excluded), the kind of
+    the first, and the global buffer's port cycles and access kind for their bytes."""
+
+    occupancy: float
+    kind: str
+    gb_cycles: int
+    gb_kind: str
+
+
+class _TileTiming(NamedTuple):
+    """What the tile process (:meth:`Machine._tile`) needs of a :class:`~des.work.TileWork`, computed once
+    per tile object: buffer bytes taken and given back, the loads and write-backs (None: none), the compute
+    jobs (unit, component, cycles, kind), the global-buffer port cycles of the compute phase and the
+    partial-sum merge's cycles (None: no merge)."""
+
+    alloc_bytes: float
+    release_bytes: float
+    loads: _MoveTiming | None
+    jobs: tuple
+    operand_cycles: int
+    result_cycles: int
+    merge_cycles: int | None
+    writes: _MoveTiming | None
+
+
 class _InOrder:
     """Lets a node's tiles enter their compute phase in spawn order: each gets a ticket when spawned; a tile
     whose loads finished before its predecessor's waits for its turn (one event, only then)."""
@@ -283,10 +380,15 @@ class _InOrder:
         self._issued += 1
         return self._issued - 1
 
-    def wait_turn(self, env: simpy.Environment, t: int):
+    def turn(self, env: simpy.Environment, t: int) -> simpy.Event | None:
+        """None when ticket ``t`` may go now, else the event that fires at its turn (wait, then :meth:`take`)."""
         if t > self._done:
             ev = self._waiters[t] = env.event()
-            yield ev
+            return ev
+        return None
+
+    def take(self, t: int) -> None:
+        """Ticket ``t`` takes its turn: the next ticket's waiter (if any) may go."""
         self._done = t + 1
         nxt = self._waiters.pop(self._done, None)
         if nxt is not None:

@@ -24,7 +24,9 @@ report can break energy down by level and operand.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from components import (DENSE_LOCAL_BUFFER, SPARSE_LOCAL_BUFFER, AccessPattern, 
                         TileShape, accumulator_bits, channel_subset_pattern, map_tile, peak_macs_per_cycle,
                         split_input_channels, split_output_channels)
 from components.config import DenseClusterConfig
+from components.placement import ChannelOrder
 
 from .plan import NodePlan
 
@@ -102,6 +105,8 @@ class TileWork:
     gb_drain: dict[str, float] = field(default_factory=dict)  # GB -> DRAM, during the write-back
     # local-buffer accesses: component -> counter -> bytes (fills from the GB and reads by the array)
     local: dict[str, dict[str, float]] = field(default_factory=dict)
+    # des.analytical.tile_phases of this tile, kept with the machine it was costed on (not part of the work)
+    phases_memo: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def prefetch_transfer(nbytes: float) -> Transfer:
@@ -115,8 +120,8 @@ def _subset(hw: HardwareConfig, rows: int, cols: int, channels: int, selected: i
     """Useful bytes and DRAM pattern of ``selected`` of ``channels`` channel planes (rows x cols each)."""
     if selected <= 0 or bytes_per_elem <= 0 or scale <= 0:
         return 0.0, AccessPattern(0, 0.0)
-    useful, pattern = channel_subset_pattern(max(rows, 1), max(cols, 1), channels, selected, bytes_per_elem,
-                                             hw.dram.address_mapping, hw.dram.burst_bytes)
+    useful, pattern = _subset_pattern(max(rows, 1), max(cols, 1), channels, selected, bytes_per_elem,
+                                      hw.dram.address_mapping, hw.dram.burst_bytes)
     if scale < 1.0:  # only part of the operand comes from DRAM: shorten the runs, keep their number
         pattern = AccessPattern(pattern.runs, pattern.run_bytes * scale, pattern.stride_bytes)
     return useful * scale, pattern
@@ -127,9 +132,34 @@ def _add(d: dict[str, float], key: str, v: float) -> None:
         d[key] = d.get(key, 0.0) + v
 
 
+_MAPPINGS: dict[int, tuple[DenseClusterConfig, dict]] = {}  # id(cluster) -> (cluster, memo); cluster kept alive
+_MAPPING_CLUSTERS = 16
+_MAPPING_MEMO_ENTRIES = 1 << 16
+
+
 def cluster_mapping(cluster: DenseClusterConfig, plan: NodePlan, reduction: float, positions: int,
                     out_channels: int, *, group: int | None = None) -> ArrayMapping:
-    """The array mapping of a tile of ``plan`` with this reduction / positions / outputs on ``cluster``."""
+    """The array mapping of a tile of ``plan`` with this reduction / positions / outputs on ``cluster``;
+    memoized per cluster on everything of ``plan`` the mapping reads (the tiling search and the steps
+    map the same tiles again and again)."""
+    entry = _MAPPINGS.get(id(cluster))
+    if entry is None or entry[0] is not cluster:
+        if len(_MAPPINGS) >= _MAPPING_CLUSTERS:
+            _MAPPINGS.pop(next(iter(_MAPPINGS)))
+        entry = _MAPPINGS[id(cluster)] = (cluster, {})
+    memo = entry[1]
+    key = (plan.fmt, plan.new_input_fraction, plan.act_bits, plan.weight_bits, reduction, positions, out_channels,
+           group)
+    m = memo.get(key)
+    if m is None:
+        if len(memo) >= _MAPPING_MEMO_ENTRIES:  # step-dependent reductions: keep the memo bounded
+            memo.clear()
+        m = memo[key] = _cluster_mapping(cluster, plan, reduction, positions, out_channels, group)
+    return m
+
+
+def _cluster_mapping(cluster: DenseClusterConfig, plan: NodePlan, reduction: float, positions: int,
+                     out_channels: int, group: int | None) -> ArrayMapping:
     rate = cluster.rates.get(plan.fmt, 1.0)
     lb = cluster.local_buffer
     return map_tile(TileShape(reduction, max(positions, 1), max(out_channels, 1), plan.new_input_fraction),
@@ -142,12 +172,50 @@ def cluster_mapping(cluster: DenseClusterConfig, plan: NodePlan, reduction: floa
 def tile_works(plan: NodePlan, hw: HardwareConfig, step: StepWork,
                which: list[tuple[int, int]] | None = None) -> list[TileWork]:
     """The tiles of ``plan`` at one step, in execution order (bands outer, chunks inner); ``which`` picks
-    (band, chunk) tiles of a MAC node only (the tiling search costs a representative few)."""
+    (band, chunk) tiles of a MAC node only (the tiling search costs a representative few).
+
+    Tiles without step-dependent inputs (no channel masks: the tiling search, step-independent nodes) are
+    memoized per machine on the plan's sizes (:func:`_work_key`): the tiling search costs the same tile
+    shapes for many nodes and candidates. The tiles are shared between calls, so they must not be
+    modified (nothing does); the list is a fresh one."""
     if plan.kind == "fused":
         return []
+    if step.sparse_mask is not None or step.compressed_mask is not None:
+        return _build_tiles(plan, hw, step, which)
+    memo = _TILE_MEMO.get(id(hw))
+    if memo is None or memo[0] is not hw:
+        if len(_TILE_MEMO) >= _TILE_MEMO_MACHINES:
+            _TILE_MEMO.pop(next(iter(_TILE_MEMO)))
+        memo = _TILE_MEMO[id(hw)] = (hw, {})
+    key = (_work_key(plan), step.first_eval, None if which is None else tuple(which))
+    tiles = memo[1].get(key)
+    if tiles is None:
+        if len(memo[1]) >= _TILE_MEMO_ENTRIES:
+            memo[1].pop(next(iter(memo[1])))
+        tiles = memo[1][key] = _build_tiles(plan, hw, step, which)
+    return list(tiles)
+
+
+def _build_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
+                 which: list[tuple[int, int]] | None) -> list[TileWork]:
     if plan.kind == "vector":
         return _vector_tiles(plan, hw, step)
     return _mac_tiles(plan, hw, step, which)
+
+
+# NodePlan fields the tiles do not depend on (names, the search's own estimates); every other field is in
+# the memo key, so a field added to NodePlan counts unless it is listed here.
+_NOT_IN_WORK_KEY = frozenset({"node", "sparse_eligible", "sparse_source", "prefetch_host", "estimate_cycles",
+                              "estimate_dram_cycles"})
+_WORK_FIELDS = operator.attrgetter(*(f.name for f in fields(NodePlan) if f.name not in _NOT_IN_WORK_KEY))
+_TILE_MEMO: dict[int, tuple[HardwareConfig, dict]] = {}  # id(hw) -> (hw, {key: tiles}); hw kept alive
+_TILE_MEMO_MACHINES = 4
+_TILE_MEMO_ENTRIES = 1 << 14
+
+
+def _work_key(plan: NodePlan) -> tuple:
+    """Everything of ``plan`` its tiles depend on (equal keys: equal tiles on one machine)."""
+    return _WORK_FIELDS(plan)
 
 
 def _vector_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileWork]:
@@ -185,24 +253,28 @@ def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estim
     dense, sparse = hw.dense_cluster, hw.sparse_cluster
     dp, sp = peak_macs_per_cycle(dense, plan.fmt), peak_macs_per_cycle(sparse, plan.fmt)
     policy, imb = hw.detector.placement, sparse.load_imbalance
-    route = split_input_channels(labels, estimate, dp, sp, imb, policy)
-    if policy != "balanced" or not route.any() or route.all():
+    if policy != "balanced" or sp <= 0 or dp <= 0:
+        return split_input_channels(labels, estimate, dp, sp, imb, policy)
+    channels = ChannelOrder(labels, estimate, imb)  # sorted once, split twice
+    route = channels.split(dp, sp)
+    if not route.any() or route.all():
         return route
     c = max(plan.in_channels, 1)
     positions = math.ceil(plan.out_rows / plan.bands) * plan.out_cols
     oc = max(1, math.ceil(plan.out_channels / plan.chunks))
-    lab, est = np.asarray(labels, dtype=bool), np.clip(np.asarray(estimate, dtype=float), 0.0, 1.0)
-    on_sparse = np.where(lab, (1.0 - est) * imb, 1.0)[route].sum()
+    on_sparse = channels.sparse_cost[route].sum()
     u_d = cluster_mapping(dense, plan, plan.reduction * (c - route.sum()) / c, positions, oc).utilization
     u_s = cluster_mapping(sparse, plan, plan.reduction * on_sparse / c, positions, oc,
                           group=sparse.benes_group_multipliers).utilization if on_sparse > 0 else 1.0
-    return split_input_channels(labels, estimate, dp * max(u_d, 1e-3), sp * max(u_s, 1e-3), imb, policy)
+    return channels.split(dp * max(u_d, 1e-3), sp * max(u_s, 1e-3))
 
 
-def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
-               which: list[tuple[int, int]] | None = None) -> list[TileWork]:
-    c = max(plan.in_channels, 1)
-    has_dense, has_sparse = hw.dense_cluster is not None, hw.sparse_cluster is not None
+def _channel_counts(c: int, has_dense: bool, has_sparse: bool, step: StepWork) -> tuple[int, int, float]:
+    """(channels on the sparse array, of them sent compressed, mean density of the compressed ones) of a
+    MAC node with ``c`` input channels at ``step``. Without masks (the tiling search, static nodes) no
+    array is built."""
+    if step.sparse_mask is None and step.compressed_mask is None:  # no channel routed or compressed
+        return (0 if has_dense else c), 0, 1.0
     if not has_dense:
         mask = np.ones(c, dtype=bool)
     elif step.sparse_mask is not None and has_sparse:
@@ -213,11 +285,42 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         compressed = np.asarray(step.compressed_mask, dtype=bool) & mask
     else:
         compressed = mask & (step.sparse_mask is not None)
-    n_sparse = int(mask.sum())
-    n_dense = c - n_sparse
-    n_comp = int(compressed.sum())
+    n_comp = int(np.count_nonzero(compressed))
     zf = step.zero_fraction if step.zero_fraction is not None else np.zeros(c)
-    comp_density = float(1.0 - np.mean(zf[compressed])) if n_comp else 1.0  # of the compressed channels
+    comp_density = float(1.0 - np.mean(zf[compressed])) if n_comp else 1.0
+    return int(np.count_nonzero(mask)), n_comp, comp_density
+
+
+@lru_cache(maxsize=65536)
+def _subset_pattern(rows: int, cols: int, channels: int, selected: int, bytes_per_elem: float, mapping: str,
+                    burst_bytes: int) -> tuple[float, AccessPattern]:
+    """``channel_subset_pattern`` memoized (the tiling search and every step ask for the same few)."""
+    return channel_subset_pattern(rows, cols, channels, selected, bytes_per_elem, mapping, burst_bytes)
+
+
+@dataclass
+class _TileParts:
+    """What every tile of one MAC node at one step shares; tiles differ only in their loads and the
+    input band they allocate or free (:func:`_mac_variant`)."""
+
+    dense: DenseJob | None
+    sparse: SparseJob | None
+    input_loads: list[Transfer]  # the input band, read by a band's first tile ...
+    input_fill: list[tuple[str, float]]  # ... and its global-buffer fill, in order
+    writes: list[Transfer]
+    gb_drain: dict[str, float]
+    merge_elems: float
+    gb_operand: dict[str, float]
+    gb_result: dict[str, float]
+    local: dict[str, dict[str, float]]
+
+
+def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
+               which: list[tuple[int, int]] | None = None) -> list[TileWork]:
+    c = max(plan.in_channels, 1)
+    has_dense, has_sparse = hw.dense_cluster is not None, hw.sparse_cluster is not None
+    n_sparse, n_comp, comp_density = _channel_counts(c, has_dense, has_sparse, step)
+    n_dense = c - n_sparse
     t = plan.tiles
     macs_tile = plan.macs / t
     out_tile = plan.out_elements / t
@@ -271,57 +374,93 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         s_bits = bitmap_elems * bitmap_bits / 8
         if m is not None:
             s_refill = _refills(cl, s_in + s_bits + s_w, m, oc_s)
-    tiles = []
-    coords = which if which is not None else [(b, ch) for b in range(plan.bands) for ch in range(plan.chunks)]
+    # the input band (a band's first tile loads it): uncompressed channels, then compressed ones
+    input_loads: list[Transfer] = []
+    input_fill: list[tuple[str, float]] = []
+    if in_store_bytes > 0:
+        if n_comp < c:  # uncompressed channels (either array)
+            b, p = _subset(hw, band_rows, plan.in_cols, c, c - n_comp, in_store_bytes, 1.0)
+            input_loads.append(Transfer(b, p, "read", "inputs"))
+            input_fill.append(("inputs", b))
+        if n_comp:
+            bpe = comp_density * in_store_bytes + bitmap_bits / 8  # compressed: non-zeros + bitmap
+            b, p = _subset(hw, band_rows, plan.in_cols, c, n_comp, bpe, 1.0)
+            input_loads.append(Transfer(b, p, "read", "inputs"))
+            bits = b * (bitmap_bits / 8) / bpe
+            input_fill += [("bitmaps", bits), ("inputs", b - bits)]
+    writes: list[Transfer] = []
+    if plan.out_dram_bytes:
+        scale = plan.out_dram_bytes / (plan.out_elements * out_b)
+        b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels), out_b, scale)
+        writes.append(Transfer(b, p, "write", "outputs"))
+    local: dict[str, dict[str, float]] = {}
+    if dense_job is not None:
+        local[DENSE_LOCAL_BUFFER] = _local_counters(dense_job.mapping, plan, d_in * d_refill, d_w, 0.0)
+    if sparse_job is not None and sparse_job.mapping is not None:
+        local[SPARSE_LOCAL_BUFFER] = _local_counters(sparse_job.mapping, plan, s_in * s_refill, s_w, s_bits * s_refill)
+    parts = _TileParts(
+        dense=dense_job, sparse=sparse_job, input_loads=input_loads, input_fill=input_fill, writes=writes,
+        gb_drain=_counts([("outputs", x.nbytes) for x in writes]),
+        merge_elems=out_tile if dense_job is not None and sparse_job is not None and not oc_sparse else 0.0,
+        gb_operand=_counts([("inputs", d_in * d_refill + s_in * s_refill), ("bitmaps", s_bits * s_refill),
+                            ("weights", d_w + s_w)]),
+        gb_result=_counts([("outputs", out_tile * out_b)]), local=local)
     variants: dict[tuple, TileWork] = {}  # tiles differ only at band starts/ends and in the first band
-    for band, chunk in coords:
-        variant = (chunk == 0, chunk == plan.chunks - 1, band == 0 and (first_w > 0 or prefetched > 0))
-        if variant in variants:
-            tiles.append(variants[variant])
-            continue
-        tw = TileWork(footprint_bytes=plan.tile_footprint_bytes,
-                      band_alloc_bytes=plan.band_bytes if chunk == 0 else 0.0,
-                      band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0,
-                      dense=dense_job, sparse=sparse_job)
-        if chunk == 0 and in_store_bytes > 0:
-            if n_comp < c:  # uncompressed channels (either array)
-                b, p = _subset(hw, band_rows, plan.in_cols, c, c - n_comp, in_store_bytes, 1.0)
-                tw.loads.append(Transfer(b, p, "read", "inputs"))
-                _add(tw.gb_fill, "inputs", b)
-            if n_comp:
-                bpe = comp_density * in_store_bytes + bitmap_bits / 8  # compressed: non-zeros + bitmap
-                b, p = _subset(hw, band_rows, plan.in_cols, c, n_comp, bpe, 1.0)
-                tw.loads.append(Transfer(b, p, "read", "inputs"))
-                bits = b * (bitmap_bits / 8) / bpe
-                _add(tw.gb_fill, "bitmaps", bits)
-                _add(tw.gb_fill, "inputs", b - bits)
-        w_band = plan.weight_dram_bytes_per_band + (first_w if band == 0 else 0.0)
-        wb = w_band / plan.chunks
-        if band == 0 and chunk == 0 and prefetched:  # loaded while the previous node ran
-            wb -= prefetched
-        if wb > 1e-9:
-            tw.loads.append(Transfer(wb, AccessPattern.contiguous(wb), "read", "weights"))
-            _add(tw.gb_fill, "weights", wb)
-        if dense_job is not None and sparse_job is not None and not oc_sparse:  # partial sums on both arrays
-            tw.merge_elems = out_tile
-        if plan.out_dram_bytes:
-            scale = plan.out_dram_bytes / (plan.out_elements * out_b)
-            b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels),
-                           out_b, scale)
-            tw.writes.append(Transfer(b, p, "write", "outputs"))
-            _add(tw.gb_drain, "outputs", b)
-        _add(tw.gb_operand, "inputs", d_in * d_refill + s_in * s_refill)
-        _add(tw.gb_operand, "bitmaps", s_bits * s_refill)
-        _add(tw.gb_operand, "weights", d_w + s_w)
-        _add(tw.gb_result, "outputs", out_tile * out_b)
-        if dense_job is not None:
-            tw.local[DENSE_LOCAL_BUFFER] = _local_counters(dense_job.mapping, plan, d_in * d_refill, d_w, 0.0)
-        if sparse_job is not None and sparse_job.mapping is not None:
-            tw.local[SPARSE_LOCAL_BUFFER] = _local_counters(sparse_job.mapping, plan, s_in * s_refill, s_w,
-                                                            s_bits * s_refill)
-        variants[variant] = tw
-        tiles.append(tw)
-    return tiles
+    special_first_band = first_w > 0 or prefetched > 0
+
+    def tile(band: int, chunk: int) -> TileWork:
+        variant = (chunk == 0, chunk == plan.chunks - 1, band == 0 and special_first_band)
+        tw = variants.get(variant)
+        if tw is None:
+            tw = variants[variant] = _mac_variant(plan, parts, band, chunk, first_w, prefetched)
+        return tw
+
+    def band_tiles(band: int) -> list[TileWork]:  # a band's first chunk, its middle ones, its last
+        if plan.chunks == 1:
+            return [tile(band, 0)]
+        middle = [tile(band, 1)] * (plan.chunks - 2) if plan.chunks > 2 else []
+        return [tile(band, 0)] + middle + [tile(band, plan.chunks - 1)]
+
+    if which is not None:
+        return [tile(band, chunk) for band, chunk in which]
+    # every band repeats the second band's tiles, the first band too unless it loads more weights
+    later = band_tiles(1) if plan.bands > 1 else []
+    first = band_tiles(0) if special_first_band or not later else later
+    return first + later * (plan.bands - 1)
+
+
+def _mac_variant(plan: NodePlan, parts: _TileParts, band: int, chunk: int, first_w: float,
+                 prefetched: float) -> TileWork:
+    """The tile (``band``, ``chunk``) of a MAC node: the shared ``parts``, plus the input band at a band's
+    first chunk and the weights of its chunk (the first band's also the resident weights, less what was
+    prefetched)."""
+    tw = TileWork(footprint_bytes=plan.tile_footprint_bytes,
+                  band_alloc_bytes=plan.band_bytes if chunk == 0 else 0.0,
+                  band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0,
+                  dense=parts.dense, sparse=parts.sparse, merge_elems=parts.merge_elems,
+                  writes=list(parts.writes), gb_drain=dict(parts.gb_drain), gb_operand=dict(parts.gb_operand),
+                  gb_result=dict(parts.gb_result),
+                  local={comp: dict(counters) for comp, counters in parts.local.items()})
+    if chunk == 0:
+        tw.loads.extend(parts.input_loads)
+        for key, v in parts.input_fill:
+            _add(tw.gb_fill, key, v)
+    w_band = plan.weight_dram_bytes_per_band + (first_w if band == 0 else 0.0)
+    wb = w_band / plan.chunks
+    if band == 0 and chunk == 0 and prefetched:  # loaded while the previous node ran
+        wb -= prefetched
+    if wb > 1e-9:
+        tw.loads.append(Transfer(wb, AccessPattern.contiguous(wb), "read", "weights"))
+        _add(tw.gb_fill, "weights", wb)
+    return tw
+
+
+def _counts(pairs: list[tuple[str, float]]) -> dict[str, float]:
+    """A counter dict from (key, value) pairs, added up in order as :func:`_add` does (zeros left out)."""
+    out: dict[str, float] = {}
+    for key, v in pairs:
+        _add(out, key, v)
+    return out
 
 
 def _refills(cluster: DenseClusterConfig, tile_bytes: float, m: ArrayMapping, oc_chunk: int) -> float:
