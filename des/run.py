@@ -67,19 +67,9 @@ class RunSpec:
     use_cache: bool = True  # zoo models: read/write the prepared-graph cache (workloads.cache)
 
 
-def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> HardwareConfig:
-    """A shipped config by name, or a YAML file by path, with ``section.field=value`` overrides applied
-    before validation (so a bad override is a ConfigError naming its field)."""
-    if name_or_path in list_shipped_configs():
-        path = shipped_config_path(name_or_path)
-    elif Path(name_or_path).suffix:
-        path = Path(name_or_path)
-    else:
-        raise SimulationError(f"hardware '{name_or_path}': not a shipped config "
-                              f"({', '.join(list_shipped_configs())}) nor a YAML file")
-    check_yaml_file(path, "hardware config", MAX_YAML_FILE_BYTES)  # size, regular file, depth, no aliases
-    data = read_yaml_mapping(path)
-    source = str(path)
+def apply_overrides(data: dict, overrides: tuple[str, ...], source: str) -> str:
+    """Apply ``section.field=value`` edits (YAML values) to a hardware mapping in place; returns the source
+    name with the edits appended (for messages). A malformed edit is a ConfigError naming it."""
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
@@ -95,8 +85,22 @@ def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> Hardwar
                 raise ConfigError(source, key, f"'{part}' is not a section")
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    if overrides:
-        source += " (with " + ", ".join(overrides) + ")"
+    return source + " (with " + ", ".join(overrides) + ")" if overrides else source
+
+
+def load_hardware(name_or_path: str, overrides: tuple[str, ...] = ()) -> HardwareConfig:
+    """A shipped config by name, or a YAML file by path, with ``section.field=value`` overrides applied
+    before validation (so a bad override is a ConfigError naming its field)."""
+    if name_or_path in list_shipped_configs():
+        path = shipped_config_path(name_or_path)
+    elif Path(name_or_path).suffix:
+        path = Path(name_or_path)
+    else:
+        raise SimulationError(f"hardware '{name_or_path}': not a shipped config "
+                              f"({', '.join(list_shipped_configs())}) nor a YAML file")
+    check_yaml_file(path, "hardware config", MAX_YAML_FILE_BYTES)  # size, regular file, depth, no aliases
+    data = read_yaml_mapping(path)
+    source = apply_overrides(data, overrides, str(path))
     try:
         config_dir = path.resolve().parent
     except OSError:

@@ -541,8 +541,9 @@ def _load_hardware(hw: str, overrides: tuple[str, ...], load_hardware):
     ones apply the same ``section.field=value`` edits to a copy of the cached mapping (tests compare both)."""
     import copy
 
-    from components import ConfigError, list_shipped_configs, parse_hardware_config, shipped_config_path
-    from components.fileio import load_yaml_text
+    from components import list_shipped_configs, parse_hardware_config, shipped_config_path
+
+    from .run import apply_overrides
     path = shipped_config_path(hw) if hw in list_shipped_configs() else Path(hw)
     try:
         st = os.stat(path)
@@ -554,22 +555,7 @@ def _load_hardware(hw: str, overrides: tuple[str, ...], load_hardware):
         _LOADED.add(key)
         return cfg
     data = copy.deepcopy(_base_mapping(*key))
-    source = str(path)
-    for item in overrides:
-        k, _, raw = item.partition("=")
-        try:
-            value = load_yaml_text(raw, "value")
-        except InputFileError as e:
-            raise ConfigError(source, k, f"override value {raw[:40]!r}: {str(e)[len('value: '):]}") from None
-        node = data
-        parts = k.strip().split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part, {}), dict):
-                raise ConfigError(source, k, f"'{part}' is not a section")
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    if overrides:
-        source += " (with " + ", ".join(overrides) + ")"
+    source = apply_overrides(data, overrides, str(path))
     return parse_hardware_config(data, source, Path(path).resolve().parent)
 
 
