@@ -64,7 +64,9 @@ class ChannelOrder:
 
     def __init__(self, labels: np.ndarray, estimate: np.ndarray, load_imbalance: float) -> None:
         self.labels = lab = np.asarray(labels, dtype=bool)
-        est = np.clip(np.asarray(estimate, dtype=float), 0.0, 1.0)
+        # np.clip(estimate, 0, 1) (but for the sign of a zero, which nothing below tells apart), without its
+        # Python-level overhead
+        est = np.minimum(np.maximum(np.asarray(estimate, dtype=float), 0.0), 1.0)
         self.sparse_cost = np.where(lab, (1.0 - est) * load_imbalance, 1.0)
         # sparse-labelled channels first, most zeros first; then uncompressed channels (any order: equal cost)
         self.order = _label_then_zeros_order(lab, est)
@@ -76,9 +78,9 @@ class ChannelOrder:
         order = self.order
         on_sparse = np.empty(n + 1)  # time of the sparse array with the first k channels
         on_sparse[0] = 0.0
-        np.cumsum(self.sparse_cost[order] / sparse_peak, out=on_sparse[1:])
+        (self.sparse_cost[order] / sparse_peak).cumsum(out=on_sparse[1:])
         on_dense = _dense_times(n, dense_peak)  # ... of the dense array with the rest
-        k = int(np.argmin(np.maximum(on_sparse, on_dense)))
+        k = int(np.maximum(on_sparse, on_dense).argmin())
         mask = np.zeros(n, dtype=bool)
         mask[order[:k]] = True
         return mask
@@ -93,7 +95,7 @@ def _label_then_zeros_order(lab: np.ndarray, est: np.ndarray) -> np.ndarray:
         return np.lexsort((-est, ~lab))
     bits = (est + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0, as it compares
     key = np.where(lab, 0, 1 << 62) + (_ONE_BITS - bits)  # labelled first, then the estimate descending
-    order = np.argsort(key)
+    order = key.argsort()
     ranked = key[order]
     tie = ranked[1:] == ranked[:-1]
     if tie.any():

@@ -122,11 +122,11 @@ def _compute_cycles(hw: HardwareConfig, tw: TileWork, gb_operand: int, gb_result
 def tile_phases(hw: HardwareConfig, tw: TileWork) -> TilePhases:
     """The three phases of one tile (module docstring), memoized on the tile (tiles are not modified once
     built, and memoized tiles are costed again and again by the tiling search)."""
-    memo = tw.phases_memo
+    memo = tw.memo.get("phases")
     if memo is not None and memo[0] is hw:
         return memo[1]
     ph = _tile_phases(hw, tw)
-    tw.phases_memo = (hw, ph)
+    tw.memo["phases"] = (hw, ph)
     return ph
 
 

@@ -97,7 +97,7 @@ class Machine:
         order = _InOrder()
         spawned: list = []  # (tile index, process) in spawn order (indices jump over skipped periods)
         durations: list[float] = []
-        timings: dict[int, _TileTiming] = {}  # by tile object: a node's tiles repeat a few variants
+        timings: dict[int, _TileTiming] = {}  # by tile memo: a node's tiles repeat a few variants (or copies)
         last = n - period  # the last period always runs as events
         k = 0
         while k < n:
@@ -116,9 +116,9 @@ class Machine:
                             skip.period_tiles = tiles[k:k + period]
                             k += m * period
             tw = tiles[k]
-            timing = timings.get(id(tw))
+            timing = timings.get(id(tw.memo))
             if timing is None:
-                timing = timings[id(tw)] = self._timing(tw)
+                timing = timings[id(tw.memo)] = self._timing(tw)
             spawned.append((k, env.process(self._tile(timing, tag, ends, k, order, order.ticket()))))
             k += 1
         yield env.all_of([p for _, p in spawned[-depth:]])
@@ -126,7 +126,7 @@ class Machine:
 
     def count_tiles(self, tiles: list[TileWork], stats: ActivityRecorder) -> None:
         """Counters of all ``tiles`` of a node, simulated or fast-forwarded (tiles that are the same object
-        are counted once and multiplied)."""
+        are counted once and multiplied; copies of a tile add the same counters one after the other)."""
         seen: dict[int, list] = {}
         for tw in tiles:
             e = seen.get(id(tw))
@@ -134,17 +134,18 @@ class Machine:
                 seen[id(tw)] = [tw, 1]
             else:
                 e[1] += 1
+        counted: dict[int, list] = {}  # a tile's counters, by memo (copies of a tile count the same)
         for tw, mult in seen.values():
-            groups = self._tile_counters(tw)
+            adds = counted.get(id(tw.memo))
+            if adds is None:  # ((component, counter), amount) in the order count_tile adds them
+                adds = counted[id(tw.memo)] = [((comp, name), float(v)) for comp, amounts in self._tile_counters(tw)
+                                               for name, v in amounts.items()]
             if mult == 1:
-                for comp, amounts in groups:
-                    stats.add_many(comp, amounts)
+                stats.add_counts(adds)
             else:  # the tile's own totals (as one tile would add them up), times its count
                 one: dict[tuple[str, str], float] = {}
-                for comp, amounts in groups:
-                    for name, v in amounts.items():
-                        key = (comp, name)
-                        one[key] = one.get(key, 0.0) + float(v)
+                for key, v in adds:
+                    one[key] = one.get(key, 0.0) + v
                 stats.add_counts([(key, v * mult) for key, v in one.items()])
 
     def _timing(self, tw: TileWork) -> "_TileTiming":

@@ -105,8 +105,9 @@ class TileWork:
     gb_drain: dict[str, float] = field(default_factory=dict)  # GB -> DRAM, during the write-back
     # local-buffer accesses: component -> counter -> bytes (fills from the GB and reads by the array)
     local: dict[str, dict[str, float]] = field(default_factory=dict)
-    # des.analytical.tile_phases of this tile, kept with the machine it was costed on (not part of the work)
-    phases_memo: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    # what the simulator derives from this tile (its phases, ...), computed once: not part of the work; tiles
+    # built as copies of one another share it (see _copy_tile)
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def prefetch_transfer(nbytes: float) -> Transfer:
@@ -187,7 +188,7 @@ def tile_works(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         if len(_TILE_MEMO) >= _TILE_MEMO_MACHINES:
             _TILE_MEMO.pop(next(iter(_TILE_MEMO)))
         memo = _TILE_MEMO[id(hw)] = (hw, {})
-    key = (_work_key(plan), step.first_eval, None if which is None else tuple(which))
+    key = (_work_key(plan), _STEP_FIELDS(step), None if which is None else tuple(which))
     tiles = memo[1].get(key)
     if tiles is None:
         if len(memo[1]) >= _TILE_MEMO_ENTRIES:
@@ -208,6 +209,10 @@ def _build_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
 _NOT_IN_WORK_KEY = frozenset({"node", "sparse_eligible", "sparse_source", "prefetch_host", "estimate_cycles",
                               "estimate_dram_cycles"})
 _WORK_FIELDS = operator.attrgetter(*(f.name for f in fields(NodePlan) if f.name not in _NOT_IN_WORK_KEY))
+# StepWork fields a mask-free step's tiles depend on: all but the masks and the zero fractions (read only
+# for compressed channels); a field added to StepWork counts
+_STEP_FIELDS = operator.attrgetter(*(f.name for f in fields(StepWork)
+                                     if f.name not in {"sparse_mask", "compressed_mask", "zero_fraction"}))
 _TILE_MEMO: dict[int, tuple[HardwareConfig, dict]] = {}  # id(hw) -> (hw, {key: tiles}); hw kept alive
 _TILE_MEMO_MACHINES = 4
 _TILE_MEMO_ENTRIES = 1 << 14
@@ -219,30 +224,53 @@ def _work_key(plan: NodePlan) -> tuple:
 
 
 def _vector_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork) -> list[TileWork]:
+    """The equal slices of a vector node; the first also loads the parameters, the others are copies of
+    one slice (:func:`_copy_tile`)."""
     t = plan.tiles
     w_dram = plan.weight_dram_bytes_per_band + (plan.weight_first_eval_bytes if step.first_eval else 0.0)
+    first = _vector_tile(plan, w_dram)
+    other = _vector_tile(plan, 0.0) if w_dram and t > 1 else first
+    return [first] + [_copy_tile(other) for _ in range(t - 1)]
+
+
+def _vector_tile(plan: NodePlan, w_dram: float) -> TileWork:
+    """One slice of a vector node, loading ``w_dram`` bytes of parameters."""
+    t = plan.tiles
     in_bytes, out_bytes = plan.in_elements * plan.act_bits / 8 / t, plan.out_elements * plan.out_bits / 8 / t
     w_bytes = plan.weight_elements * plan.weight_bits / 8
-    out = []
-    for i in range(t):
-        tw = TileWork(vector_elems=plan.vector_elements / t, vector_kind=plan.vector_kind,
-                      footprint_bytes=plan.tile_footprint_bytes)
-        if plan.in_dram_bytes:
-            b = plan.in_dram_bytes / t
-            tw.loads.append(Transfer(b, AccessPattern.contiguous(b), "read", "inputs"))
-        if w_dram and i == 0:
-            tw.loads.append(Transfer(w_dram, AccessPattern.contiguous(w_dram), "read", "weights"))
-        if plan.out_dram_bytes:
-            b = plan.out_dram_bytes / t
-            tw.writes.append(Transfer(b, AccessPattern.contiguous(b), "write", "outputs"))
-            _add(tw.gb_drain, "outputs", b)
-        for x in tw.loads:
-            _add(tw.gb_fill, x.tag, x.nbytes)
-        _add(tw.gb_operand, "inputs", in_bytes)
-        _add(tw.gb_operand, "weights", w_bytes / t)
-        _add(tw.gb_result, "outputs", out_bytes)
-        out.append(tw)
+    tw = TileWork(vector_elems=plan.vector_elements / t, vector_kind=plan.vector_kind,
+                  footprint_bytes=plan.tile_footprint_bytes)
+    if plan.in_dram_bytes:
+        b = plan.in_dram_bytes / t
+        tw.loads.append(Transfer(b, AccessPattern.contiguous(b), "read", "inputs"))
+    if w_dram:
+        tw.loads.append(Transfer(w_dram, AccessPattern.contiguous(w_dram), "read", "weights"))
+    if plan.out_dram_bytes:
+        b = plan.out_dram_bytes / t
+        tw.writes.append(Transfer(b, AccessPattern.contiguous(b), "write", "outputs"))
+        _add(tw.gb_drain, "outputs", b)
+    for x in tw.loads:
+        _add(tw.gb_fill, x.tag, x.nbytes)
+    _add(tw.gb_operand, "inputs", in_bytes)
+    _add(tw.gb_operand, "weights", w_bytes / t)
+    _add(tw.gb_result, "outputs", out_bytes)
+    return tw
+
+
+def _copy_tile(tw: TileWork) -> TileWork:
+    """A tile with the same work as ``tw`` (its own object: counted as a tile of its own) that shares its
+    memo, so what the simulator derives from the work is computed once for both. Lists and dicts are
+    copied one level deep (their items, like the work itself, are never modified)."""
+    out = TileWork(**{name: _shallow(getattr(tw, name)) for name in _TILE_FIELDS})
+    out.memo = tw.memo
     return out
+
+
+_TILE_FIELDS = [f.name for f in fields(TileWork) if f.init]
+
+
+def _shallow(v):
+    return v.copy() if isinstance(v, (list, dict)) else v
 
 
 def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:
