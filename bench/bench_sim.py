@@ -1,13 +1,17 @@
 """Benchmarks of the simulator (issue 4; cache rows: issue 9), each in a fresh process, measured, not asserted.
 
 (a) one ddpm-cifar10 evaluation, (b) the full 100-step ddpm-cifar10 DDIM loop with per-step sparsity,
-(c) one sd15-unet evaluation — all on the `sqdm` machine with a synthetic profile (des/defaults.yaml).
+(c) one sd15-unet evaluation, (d) a 50-step sd15-unet loop with per-step sparsity — all on the `sqdm`
+machine with a synthetic profile (des/defaults.yaml).
 Each case runs twice against its own empty prepared-graph cache (``SQDM_CACHE_DIR`` = a temporary folder,
 never the user's): *cold* (the graph is extracted, annotated and stored) and *warm* (read back; no torch).
 Reports the import time of the simulator, the time to prepare the run (graph, policy, hardware, profile),
 the simulation's wall time, peak resident memory of the process (``ru_maxrss``), whether torch was loaded,
 SimPy events scheduled and events per node-step (a node reused from an earlier step costs one event), and
-busy intervals recorded. Run: ``python bench/bench_sim.py [--hw sqdm] [--cases ab]``.
+busy intervals recorded. The one-evaluation cases also run with fast-forward off (events before/after the
+steady-state fast-forward). Each process first times a plain 10**7-iteration Python loop: this machine's
+speed varies several-fold with its neighbours, so compare times by that reference.
+Run: ``python bench/bench_sim.py [--hw sqdm] [--cases abcd]``.
 """
 from __future__ import annotations
 
@@ -20,10 +24,20 @@ import sys
 import tempfile
 import time
 
-CASES = {"a": ("ddpm-cifar10", 1), "b": ("ddpm-cifar10", 100), "c": ("sd15-unet", 1)}
+CASES = {"a": ("ddpm-cifar10", 1), "b": ("ddpm-cifar10", 100), "c": ("sd15-unet", 1), "d": ("sd15-unet", 50)}
+
+
+def python_loop_seconds(n: int = 10**7) -> float:
+    """Wall time of ``for i in range(n): x += i`` (the machine-speed reference)."""
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i
+    return time.perf_counter() - t0
 
 
 def one(case: str, hw: str) -> dict:
+    loop_s = python_loop_seconds()
     t_import = time.perf_counter()
     from des import simulate
     from des.run import RunSpec, resolve_run
@@ -34,12 +48,15 @@ def one(case: str, hw: str) -> dict:
     r = simulate(g, hwc, steps=steps, profile=prof, progress=False)
     t2 = time.perf_counter()
     node_steps = g.number_of_nodes() * steps
-    return {"case": case, "model": model, "hw": hw, "steps": steps, "import_s": round(t0 - t_import, 2),
-            "prepare_s": round(t1 - t0, 2), "simulate_s": round(t2 - t1, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "torch": "torch" in sys.modules,
-            "events": r.events, "events_per_node_step": round(r.events / node_steps, 2), "intervals": r.intervals,
-            "total_cycles": r.total_cycles, "gmac": round(r.macs["graph_macs"] / 1e9, 1)}
+    peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    events_off = (simulate(g, hwc, steps=steps, profile=prof, progress=False, fast_forward=False).events
+                  if steps == 1 else None)  # after the peak was read
+    return {"case": case, "model": model, "hw": hw, "steps": steps, "loop_s": round(loop_s, 2),
+            "import_s": round(t0 - t_import, 2), "prepare_s": round(t1 - t0, 2), "simulate_s": round(t2 - t1, 2),
+            "peak_rss_mb": peak_mb, "torch": "torch" in sys.modules,
+            "events": r.events, "events_per_eval": round(r.events / steps),
+            "events_per_node_step": round(r.events / node_steps, 2), "events_ff_off": events_off,
+            "intervals": r.intervals, "total_cycles": r.total_cycles, "gmac": round(r.macs["graph_macs"] / 1e9, 1)}
 
 
 def main() -> None:
@@ -51,9 +68,10 @@ def main() -> None:
     if a.one:
         print(json.dumps(one(a.one, a.hw)))
         return
-    print("| case | model | steps | cache | import (s) | prepare (s) | simulate (s) | peak RSS (MB) | torch loaded | "
-          "SimPy events | events per node-step | busy intervals | GMAC simulated |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | model | steps | cache | 10**7 loop (s) | import (s) | prepare (s) | simulate (s) | peak RSS (MB) | "
+          "torch loaded | SimPy events | events per evaluation | events per node-step | events, fast-forward off | "
+          "busy intervals | GMAC simulated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in a.cases:
         with tempfile.TemporaryDirectory(prefix="sqdm-bench-cache-") as cache:
             env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
@@ -61,9 +79,11 @@ def main() -> None:
             for state in ("cold", "warm"):
                 r = json.loads(subprocess.run([sys.executable, __file__, "--one", case, "--hw", a.hw], check=True,
                                               capture_output=True, text=True, env=env).stdout)
-                print(f"| ({case}) | {r['model']} | {r['steps']} | {state} | {r['import_s']} | {r['prepare_s']} | "
-                      f"{r['simulate_s']} | {r['peak_rss_mb']} | {'yes' if r['torch'] else 'no'} | {r['events']} | "
-                      f"{r['events_per_node_step']} | {r['intervals']} | {r['gmac']} |", flush=True)
+                off = "" if r["events_ff_off"] is None else r["events_ff_off"]
+                print(f"| ({case}) | {r['model']} | {r['steps']} | {state} | {r['loop_s']} | {r['import_s']} | "
+                      f"{r['prepare_s']} | {r['simulate_s']} | {r['peak_rss_mb']} | {'yes' if r['torch'] else 'no'} | "
+                      f"{r['events']} | {r['events_per_eval']} | {r['events_per_node_step']} | {off} | "
+                      f"{r['intervals']} | {r['gmac']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 - Space: `allocate(nbytes)` returns an event that fires once `nbytes` are free (FIFO: a large request
   is not overtaken by later small ones); `release(nbytes)` frees them. A request larger than the
   capacity can never succeed, so it raises CapacityError at once instead of blocking forever.
+  `try_allocate(nbytes)` is the same request without an event when it is granted at once (None): the
+  simulator's tiles take their space that way, one SimPy event less each when the buffer has room.
 - Bandwidth: `read(nbytes)` / `write(nbytes)` are processes that hold one of `ports` ports for
   ceil(nbytes / bytes_per_cycle_per_port) cycles and count read/write bytes (priced by EnergyModel).
 - Double buffering: with `double_buffered`, `tile_capacity_bytes` is half the capacity, so a caller
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Generator, Mapping
 
 import simpy
@@ -44,7 +47,8 @@ class Buffer:
         self.cfg = cfg
         self.stats = stats if stats is not None else ActivityRecorder()
         self.name = name
-        self._space = simpy.Container(env, capacity=cfg.capacity_bytes, init=0)
+        self._level = 0.0  # bytes allocated
+        self._waiting: deque[tuple[float, simpy.Event]] = deque()  # requests not yet granted, in FIFO order
         self.ports = Calendar(cfg.ports)
         self.peak_allocated_bytes = 0.0
 
@@ -60,15 +64,24 @@ class Buffer:
     @property
     def allocated_bytes(self) -> float:
         """Bytes currently allocated."""
-        return float(self._space.level)
+        return float(self._level)
 
     @property
     def free_bytes(self) -> float:
-        return self.cfg.capacity_bytes - float(self._space.level)
+        return self.cfg.capacity_bytes - float(self._level)
 
     def allocate(self, nbytes: float) -> simpy.events.Event:
         """Event that fires when `nbytes` are allocated (waits for space). CapacityError if
         `nbytes` exceeds the whole capacity (raised now, never a hang)."""
+        ev = self.try_allocate(nbytes)
+        if ev is None:
+            ev = self.env.event()
+            ev.succeed()
+        return ev
+
+    def try_allocate(self, nbytes: float) -> simpy.events.Event | None:
+        """Allocate `nbytes`: None when granted now (room, and no earlier request waiting), else an event
+        that fires when granted (FIFO). CapacityError if `nbytes` exceeds the whole capacity."""
         if nbytes < 0:
             raise ValueError(f"{self.name}: cannot allocate a negative size ({nbytes} bytes)")
         if nbytes > self.cfg.capacity_bytes:
@@ -76,20 +89,30 @@ class Buffer:
                 f"{self.name}: request of {nbytes} bytes exceeds its capacity of {self.cfg.capacity_bytes} bytes"
             )
         if nbytes == 0:
-            return self.env.timeout(0)
-        ev = self._space.put(nbytes)
-        ev.callbacks.append(self._on_allocated)
+            return None
+        if not self._waiting and self._level + nbytes <= self.cfg.capacity_bytes:
+            self._grant(nbytes)
+            return None
+        ev = self.env.event()
+        self._waiting.append((nbytes, ev))
         return ev
 
     def release(self, nbytes: float) -> None:
-        """Free `nbytes` previously allocated (immediately; wakes blocked allocations)."""
-        if nbytes < 0 or nbytes > self._space.level + 1e-9:
-            raise ValueError(f"{self.name}: cannot release {nbytes} bytes, {self._space.level} allocated")
+        """Free `nbytes` previously allocated (immediately; grants waiting requests in FIFO order)."""
+        if nbytes < 0 or nbytes > self._level + 1e-9:
+            raise ValueError(f"{self.name}: cannot release {nbytes} bytes, {self._level} allocated")
         if nbytes:
-            self._space.get(min(nbytes, self._space.level))
+            self._level = max(self._level - nbytes, 0.0)
+            waiting = self._waiting
+            while waiting and self._level + waiting[0][0] <= self.cfg.capacity_bytes:
+                n, ev = waiting.popleft()
+                self._grant(n)
+                ev.succeed()
 
-    def _on_allocated(self, _ev: simpy.events.Event) -> None:
-        self.peak_allocated_bytes = max(self.peak_allocated_bytes, float(self._space.level))
+    def _grant(self, nbytes: float) -> None:
+        self._level += nbytes
+        if self._level > self.peak_allocated_bytes:
+            self.peak_allocated_bytes = float(self._level)
         self.stats.add(self.name, "allocations", 1)
 
     def read(self, nbytes: float, tag: str = "", by_operand: Mapping[str, float] | None = None

@@ -87,11 +87,12 @@ class ChannelOrder:
 
 
 def _label_then_zeros_order(lab: np.ndarray, est: np.ndarray) -> np.ndarray:
-    """``np.lexsort((-est, ~lab))`` for estimates in [0, 1], faster: one integer key per channel (label, then
-    the estimate's bits, which order non-negative floats) sorted with the fast unstable sort, then ties put
-    back in index order (sorting (tie group, index), all distinct); NaN estimates take the lexsort."""
+    """``np.lexsort((-est, ~lab))`` for estimates in [0, 1]. For many channels, faster: one integer key per
+    channel (label, then the estimate's bits, which order non-negative floats) sorted with the fast unstable
+    sort, then ties put back in index order (sorting (tie group, index), all distinct); NaN estimates take
+    the lexsort."""
     est = np.asarray(est, dtype=np.float64)
-    if lab.size < 2 or np.isnan(est).any():
+    if lab.size <= _LEXSORT_UP_TO or np.isnan(est).any():
         return np.lexsort((-est, ~lab))
     bits = (est + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0, as it compares
     key = np.where(lab, 0, 1 << 62) + (_ONE_BITS - bits)  # labelled first, then the estimate descending
@@ -105,6 +106,9 @@ def _label_then_zeros_order(lab: np.ndarray, est: np.ndarray) -> np.ndarray:
 
 
 _ONE_BITS = int(np.float64(1.0).view(np.int64))
+# below this many channels numpy's lexsort is the faster of the two (measured: 6-27 us against 23-84 us for
+# 64-512 channels; the integer key wins from ~1000 channels on)
+_LEXSORT_UP_TO = 768
 
 
 @lru_cache(maxsize=256)

@@ -135,16 +135,16 @@ class ActivityRecorder:
     def insert_gap(self, cut_cycle: float, gap_cycles: float) -> None:
         """Shift everything recorded from `cut_cycle` on by `gap_cycles` (an interval across the cut is
         split): room for a fast-forwarded stretch of steady-state work."""
-        if gap_cycles <= 0:
+        if gap_cycles <= 0 or not self._start:
             return
-        n = len(self._start)
-        for i in range(n):
-            s, e = self._start[i], self._end[i]
-            if s >= cut_cycle:
-                self._start[i], self._end[i] = s + gap_cycles, e + gap_cycles
-            elif e > cut_cycle:
-                self._end[i] = cut_cycle
-                self.record(self._component[i], self._kind[i], cut_cycle + gap_cycles, e + gap_cycles, self._tag[i])
+        s, e = np.asarray(self._start, dtype=float), np.asarray(self._end, dtype=float)
+        after = s >= cut_cycle
+        across = (~after) & (e > cut_cycle)
+        self._start = np.where(after, s + gap_cycles, s).tolist()
+        self._end = np.where(after, e + gap_cycles, np.where(across, cut_cycle, e)).tolist()
+        for i in np.flatnonzero(across).tolist():  # the part after the cut, appended in index order
+            self.record(self._component[i], self._kind[i], cut_cycle + gap_cycles, float(e[i]) + gap_cycles,
+                        self._tag[i])
 
     def busy_fraction(self, start_cycle: float, end_cycle: float) -> dict[str, float]:
         """Per component, the fraction of [start_cycle, end_cycle) it was busy (union of its intervals)."""
@@ -152,12 +152,16 @@ class ActivityRecorder:
         width = end_cycle - start_cycle
         if width <= 0 or not self._start:
             return out
-        by_comp: dict[str, tuple[list[float], list[float]]] = {}  # the intervals in the window, clipped to it
-        for s, e, comp in zip(self._start, self._end, self._component):
-            if s < end_cycle and e > start_cycle:
-                ss, ee = by_comp.setdefault(comp, ([], []))
-                ss.append(min(max(s, start_cycle), end_cycle))
-                ee.append(min(max(e, start_cycle), end_cycle))
+        s, e = np.asarray(self._start, dtype=float), np.asarray(self._end, dtype=float)
+        inside = np.flatnonzero((s < end_cycle) & (e > start_cycle))
+        ss = np.minimum(np.maximum(s[inside], start_cycle), end_cycle).tolist()  # clipped to the window
+        ee = np.minimum(np.maximum(e[inside], start_cycle), end_cycle).tolist()
+        by_comp: dict[str, tuple[list[float], list[float]]] = {}
+        comps = self._component
+        for j, i in enumerate(inside.tolist()):
+            a, b = by_comp.setdefault(comps[i], ([], []))
+            a.append(ss[j])
+            b.append(ee[j])
         for comp in sorted(by_comp):
             ms, me = merge_intervals(*by_comp[comp])
             busy = float(np.sum(me - ms))

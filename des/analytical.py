@@ -166,8 +166,12 @@ def node_cycles(hw: HardwareConfig, tiles: list[TileWork], extra_cycles: float =
     pre = prefetch_cycles(hw, prefetch_bytes)
     if not tiles:
         return float(extra_cycles) + pre
-    memo: dict[int, TilePhases] = {}  # tiles that are the same object have the same phases
-    ph = [memo.get(id(t)) or memo.setdefault(id(t), tile_phases(hw, t)) for t in tiles]
-    return flow_shop_cycles(ph[0], ph[-1], sum(p.load for p in ph), sum(p.compute for p in ph),
-                            sum(p.write for p in ph), sum(p.gb_port for p in ph), hw.global_buffer.ports, pre,
-                            sum(p.dram for p in ph), hw.dram.row_hit_latency_cycles) + extra_cycles
+    ids = list(map(id, tiles))  # tiles that are the same object have the same phases: each costed once
+    cols = {}
+    for i, t in dict(zip(ids, tiles)).items():
+        p = tile_phases(hw, t)
+        cols[i] = (p.load, p.compute, p.write, p.gb_port, p.dram)
+    loads, computes, writes, ports, drams = zip(*map(cols.__getitem__, ids))  # summed in tile order
+    return flow_shop_cycles(tile_phases(hw, tiles[0]), tile_phases(hw, tiles[-1]), sum(loads), sum(computes),
+                            sum(writes), sum(ports), hw.global_buffer.ports, pre, sum(drams),
+                            hw.dram.row_hit_latency_cycles) + extra_cycles

@@ -311,7 +311,7 @@ class StepDriver:
             ff = FastForward() if self.fast_forward else None
             period = p.chunks if p.kind == "mac" and p.bands > 1 else 1
             yield env.process(self.m.run_tiles(tiles, n, period, ff))
-            if ff is not None and ff.periods:
+            if ff is not None and ff.spans:
                 yield from self._fast_forward(ff, rec)
             if pre > 0:  # the next node's first weights, read in this node's idle DRAM time
                 yield from self.m.prefetch_into_idle_time(pre, start, nxt)
@@ -340,15 +340,20 @@ class StepDriver:
         self.acc.totals[key] = self.acc.totals.get(key, 0.0) + cycles - oracle
 
     def _fast_forward(self, ff: FastForward, rec: ActivityRecorder):
-        """Account the fast-forwarded periods: their time, their counters, their busy fractions."""
-        gap = ff.periods * ff.period_cycles
-        window = rec.busy_fraction(ff.cut_cycle - ff.period_cycles, ff.cut_cycle)
-        rec.insert_gap(ff.cut_cycle, gap)
-        allocations = sum(1 for tw in ff.period_tiles if tw.footprint_bytes + tw.band_alloc_bytes > 0)
-        rec.add(GLOBAL_BUFFER, "allocations", allocations * ff.periods)  # the tiles' own counters: run_tiles
-        if gap > 0:
-            rec.add_duty(ff.cut_cycle, ff.cut_cycle + gap, window)
-            yield self.m.env.timeout(gap)
+        """Account the fast-forwarded spans, in order: their time, their counters, their busy fractions."""
+        shift = 0.0  # time already inserted before the next span's cut
+        for span in ff.spans:
+            cut = span.cut_cycle + shift
+            gap = span.periods * span.period_cycles
+            window = rec.busy_fraction(cut - span.period_cycles, cut)
+            rec.insert_gap(cut, gap)
+            allocations = sum(1 for tw in span.period_tiles if tw.footprint_bytes + tw.band_alloc_bytes > 0)
+            rec.add(GLOBAL_BUFFER, "allocations", allocations * span.periods)  # the tiles' own counters: run_tiles
+            if gap > 0:
+                rec.add_duty(cut, cut + gap, window)
+            shift += gap
+        if shift > 0:
+            yield self.m.env.timeout(shift)
 
     def _recorder(self) -> ActivityRecorder:
         rec = ActivityRecorder()

@@ -14,6 +14,7 @@ compute. Nodes run one after the other: a node starts when the previous one has 
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
@@ -84,10 +85,17 @@ class Machine:
         starts (allocates its buffer space and issues its loads) when tile k - 2 has written back, so tile
         k's loads overlap tile k - 1's compute, as the mapping assumed.
 
-        With ``skip`` (:class:`FastForward`), tiles that repeat with ``period`` (after a first period that
-        may differ) are fast-forwarded once the pipeline is periodic: when ``skip.warmup_periods``
-        consecutive periods took the same cycles, the middle periods are skipped (``skip`` is filled in;
-        the caller accounts their time, counters and busy fractions) and the last period runs as events."""
+        With ``skip`` (:class:`FastForward`), a pipeline that has become periodic is fast-forwarded: the
+        skipped spans are appended to ``skip.spans`` (the caller accounts their time, counters and busy
+        fractions). Two ways, whichever leaves fewer tiles to simulate (:func:`_prefer_runs`):
+
+        - *whole periods*: tiles that repeat with ``period`` (after a first period that may differ); when
+          ``skip.warmup_periods`` consecutive periods took the same cycles, the middle periods are skipped
+          and the last period runs as events (one span);
+        - *runs*: within each run of identical consecutive tiles (the middle tiles of a band), once
+          ``skip.warmup_periods`` consecutive tiles finished the same cycles apart, the run's tiles up to
+          its last are skipped (one span per run); the last tile of the run and everything after it run as
+          events, so the pipeline enters the next, different tile from the state it would have had."""
         env = self.env
         n = len(tiles)
         if not n:
@@ -95,25 +103,28 @@ class Machine:
         depth = 2 if self.hw.global_buffer.double_buffered else 1
         ends: dict[int, float] = {}
         order = _InOrder()
-        spawned: list = []  # (tile index, process) in spawn order (indices jump over skipped periods)
-        durations: list[float] = []
+        spawned: list = []  # (tile index, process) in spawn order (indices jump over skipped tiles)
         timings: dict[int, _TileTiming] = {}  # by tile memo: a node's tiles repeat a few variants (or copies)
         last = n - period  # the last period always runs as events
+        warm = skip.warmup_periods if skip is not None else 0
+        run_end = _run_ends(tiles) if skip is not None and _prefer_runs(tiles, period, warm, depth) else None
+        durations: list[float] = []
         k = 0
         while k < n:
             if len(spawned) >= depth:
                 j, proc = spawned[-depth]
                 yield proc  # tile j is done: tile k may take its buffer space
-                if (skip is not None and not skip.periods and k % period == 0 and j - period >= period
+                if run_end is not None:
+                    k = self._skip_run(tiles, k, j, spawned, ends, run_end, skip)
+                elif (skip is not None and not skip.spans and k % period == 0 and j - period >= period
                         and k < last):
                     # the pipeline now is where it was one period ago (tile j - period done, tile k - period next)
                     durations.append(ends[j] - ends[j - period])
-                    recent = durations[-skip.warmup_periods:]
-                    if len(recent) == skip.warmup_periods and max(recent) - min(recent) <= 1e-9 * max(recent[-1], 1.0):
+                    recent = durations[-warm:]
+                    if len(recent) == warm and _all_equal(recent):
                         m = (last - k) // period
                         if m >= 1:
-                            skip.periods, skip.period_cycles, skip.cut_cycle = m, recent[-1], ends[j]
-                            skip.period_tiles = tiles[k:k + period]
+                            skip.spans.append(SkippedSpan(m, recent[-1], ends[j], tiles[k:k + period]))
                             k += m * period
             tw = tiles[k]
             timing = timings.get(id(tw.memo))
@@ -124,18 +135,32 @@ class Machine:
         yield env.all_of([p for _, p in spawned[-depth:]])
         self.count_tiles(tiles, self.stats)
 
+    @staticmethod
+    def _skip_run(tiles: list[TileWork], k: int, j: int, spawned: list, ends: dict[int, float], run_end: list[int],
+                  skip: "FastForward") -> int:
+        """The next tile to spawn: ``k``, or past the skipped middle of its run when the pipeline is periodic
+        (tile ``j`` done; :meth:`run_tiles`)."""
+        w = skip.warmup_periods
+        end = run_end[k]
+        if end - k < 1 or j - w < 0 or run_end[j - w] != end or spawned[-1][0] != k - 1:
+            return k  # too short, or the last w + 1 done tiles, those in flight and tile k not all one run
+        marks = [ends.get(j - i) for i in range(w + 1)]  # done tiles j, j - 1, ..., j - w (none skipped)
+        if None in marks:
+            return k
+        steps = [marks[i] - marks[i + 1] for i in range(w)]
+        if not _all_equal(steps):
+            return k
+        skip.spans.append(SkippedSpan(end - k, steps[0], marks[0], [tiles[k]]))
+        return end
+
     def count_tiles(self, tiles: list[TileWork], stats: ActivityRecorder) -> None:
         """Counters of all ``tiles`` of a node, simulated or fast-forwarded (tiles that are the same object
         are counted once and multiplied; copies of a tile add the same counters one after the other)."""
-        seen: dict[int, list] = {}
-        for tw in tiles:
-            e = seen.get(id(tw))
-            if e is None:
-                seen[id(tw)] = [tw, 1]
-            else:
-                e[1] += 1
+        ids = list(map(id, tiles))
+        objects = dict(zip(ids, tiles))  # each tile object once, in order of first appearance
         counted: dict[int, list] = {}  # a tile's counters, by memo (copies of a tile count the same)
-        for tw, mult in seen.values():
+        for i, mult in Counter(ids).items():
+            tw = objects[i]
             adds = counted.get(id(tw.memo))
             if adds is None:  # ((component, counter), amount) in the order count_tile adds them
                 adds = counted[id(tw.memo)] = [((comp, name), float(v)) for comp, amounts in self._tile_counters(tw)
@@ -173,7 +198,9 @@ class Machine:
     def _tile(self, tt: "_TileTiming", tag: str, ends: dict | None, k: int, order: "_InOrder | None", ticket: int):
         """Process body: one tile (module docstring), from its precomputed numbers (:meth:`_timing`)."""
         env = self.env
-        yield self.gb.allocate(tt.alloc_bytes)
+        granted = self.gb.try_allocate(tt.alloc_bytes)
+        if granted is not None:
+            yield granted
         try:
             if tt.loads is not None:  # DRAM streams into the global buffer: the slower of the two sets the pace
                 yield from self._move(tt.loads, tag)
@@ -397,18 +424,56 @@ class _InOrder:
 
 
 @dataclass
+class SkippedSpan:
+    """One fast-forwarded stretch of a node: ``periods`` repetitions of ``period_tiles``, each taking
+    ``period_cycles``, not simulated; their time goes in at ``cut_cycle`` (the node's simulated time)."""
+
+    periods: int
+    period_cycles: float
+    cut_cycle: float
+    period_tiles: list
+
+
+@dataclass
 class FastForward:
     """Steady-state fast-forward of one node's repeating tiles, filled in by :meth:`Machine.run_tiles`.
 
-    A double-buffered pipeline of identical tiles settles into a periodic schedule after a few tiles; once
-    ``warmup_periods`` periods have run and two consecutive ones took the same cycles, the tiles of the next
-    ``periods`` periods are not simulated: their time is ``periods x period_cycles``, inserted at
-    ``cut_cycle``; their counters are those of ``period_tiles`` times ``periods``; their components are
-    busy at the fractions of the last simulated period (the caller shifts what was recorded after the
-    cut and accounts the rest)."""
+    A double-buffered pipeline of identical tiles (or periods of tiles) settles into a periodic schedule
+    after a few; once ``warmup_periods`` consecutive periods took the same cycles, the following ones are
+    not simulated (``spans``, in order of their cut): their counters are those of their tiles (the caller
+    counts every tile); their components are busy at the fractions of the last simulated period; the caller
+    shifts what was recorded after each cut and accounts the rest."""
 
     warmup_periods: int = 2
-    periods: int = 0
-    period_tiles: list = field(default_factory=list)
-    period_cycles: float = 0.0
-    cut_cycle: float = 0.0
+    spans: list[SkippedSpan] = field(default_factory=list)
+
+
+def _all_equal(xs: list[float]) -> bool:
+    return max(xs) - min(xs) <= 1e-9 * max(xs[-1], 1.0)
+
+
+def _run_ends(tiles: list[TileWork]) -> list[int]:
+    """For each tile, the index of the last tile of its run of identical consecutive tiles (one memo: the
+    same object or copies)."""
+    out = [0] * len(tiles)
+    end = len(tiles) - 1
+    for i in range(len(tiles) - 1, -1, -1):
+        if i < len(tiles) - 1 and tiles[i].memo is not tiles[i + 1].memo:
+            end = i
+        out[i] = end
+    return out
+
+
+def _prefer_runs(tiles: list[TileWork], period: int, warmup: int, depth: int) -> bool:
+    """Whether skipping inside runs of identical tiles leaves fewer tiles to simulate than skipping whole
+    periods (estimates: a run costs its warm-up, the tiles in flight and its last tile; whole periods cost
+    a first period, the warm-up periods and the last)."""
+    n = len(tiles)
+    by_runs = 0
+    start = 0
+    for i in range(1, n + 1):
+        if i == n or tiles[i].memo is not tiles[i - 1].memo:
+            by_runs += min(i - start, warmup + depth + 2)
+            start = i
+    by_periods = min(n, (warmup + 3) * period)
+    return by_runs < by_periods

@@ -60,6 +60,20 @@ def _candidates(limit: int) -> list[int]:
     return sorted(set(out))
 
 
+_PLAN_FIELDS = frozenset(f.name for f in dataclasses.fields(NodePlan))
+
+
+def _with(plan: NodePlan, **changes) -> NodePlan:
+    """``dataclasses.replace(plan, **changes)`` for the tiling search's many candidates, without the
+    generated ``__init__`` (a plan has no ``__post_init__``; the names are this module's own)."""
+    if not _PLAN_FIELDS.issuperset(changes):
+        raise TypeError(f"NodePlan has no field(s) {sorted(set(changes) - _PLAN_FIELDS)}")
+    out = object.__new__(NodePlan)
+    out.__dict__.update(plan.__dict__)
+    out.__dict__.update(changes)
+    return out
+
+
 def tiling_estimate_cycles(plan: NodePlan, hw: HardwareConfig, prefetch_hidden_cycles: float = 0.0
                            ) -> tuple[float, float]:
     """(pipelined cycles, DRAM busy cycles) of ``plan``'s tiling (every channel dense, weights as streamed
@@ -127,13 +141,13 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                     continue
                 first_chunk = (w_dram or (w_bytes if w_resident else 0.0)) / chunks if can_prefetch else 0.0
                 pre = first_chunk if 0 < first_chunk <= prefetch_room_bytes else 0.0
-                cand = dataclasses.replace(base, bands=bands, chunks=chunks, tile_footprint_bytes=foot,
+                cand = _with(base, bands=bands, chunks=chunks, tile_footprint_bytes=foot,
                                            band_bytes=in_bytes / bands, prefetched_weight_bytes=pre,
                                            prefetch_host=prefetch_host if pre else "")
                 est, dram = tiling_estimate_cycles(cand, hw, prefetch_hidden_cycles)
                 key = (est, bands * chunks)
                 if best is None or key < best[0]:
-                    best = (key, dataclasses.replace(cand, estimate_cycles=est, estimate_dram_cycles=dram))
+                    best = (key, _with(cand, estimate_cycles=est, estimate_dram_cycles=dram))
         if best is None:
             smallest = depth * (in_bytes / orows + (0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc))
             raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
@@ -162,12 +176,12 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     best = None
     tiles = fewest
     while True:  # more slices overlap DRAM with the vector unit; the first that is not faster ends the search
-        cand = dataclasses.replace(base, bands=tiles, tile_footprint_bytes=(in_bytes + out_bytes) / tiles + w_bytes)
+        cand = _with(base, bands=tiles, tile_footprint_bytes=(in_bytes + out_bytes) / tiles + w_bytes)
         tws = tile_works(cand, hw, StepWork())
         est = node_cycles(hw, tws)
         if best is not None and est >= best[0]:
             break
-        best = (est, dataclasses.replace(cand, estimate_cycles=est, estimate_dram_cycles=sum(
+        best = (est, _with(cand, estimate_cycles=est, estimate_dram_cycles=sum(
             transfer_cycles(hw, t.loads) + transfer_cycles(hw, t.writes) for t in tws)))
         if tiles >= MAX_VECTOR_SLICES or not (in_dram or out_dram):
             break
