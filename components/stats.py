@@ -135,24 +135,56 @@ class ActivityRecorder:
     def insert_gap(self, cut_cycle: float, gap_cycles: float) -> None:
         """Shift everything recorded from `cut_cycle` on by `gap_cycles` (an interval across the cut is
         split): room for a fast-forwarded stretch of steady-state work."""
-        if gap_cycles <= 0 or not self._start:
-            return
+        self.insert_gaps([(cut_cycle, gap_cycles, 0.0)])
+
+    def insert_gaps(self, spans: list[tuple[float, float, float]]) -> list[dict[str, float]]:
+        """For each ``(cut_cycle, gap_cycles, window_cycles)``, in order of their cuts (given as before any gap
+        is inserted): each component's busy fraction over the ``window_cycles`` before the cut
+        (:meth:`busy_fraction`; {} for an empty window), then the gap inserted at the cut as
+        :meth:`insert_gap` does it (later cuts move with it). One pass over the records for all spans."""
+        out: list[dict[str, float]] = []
+        if not self._start:
+            return [{} for _ in spans]
         s, e = np.asarray(self._start, dtype=float), np.asarray(self._end, dtype=float)
-        after = s >= cut_cycle
-        across = (~after) & (e > cut_cycle)
-        self._start = np.where(after, s + gap_cycles, s).tolist()
-        self._end = np.where(after, e + gap_cycles, np.where(across, cut_cycle, e)).tolist()
-        for i in np.flatnonzero(across).tolist():  # the part after the cut, appended in index order
-            self.record(self._component[i], self._kind[i], cut_cycle + gap_cycles, float(e[i]) + gap_cycles,
-                        self._tag[i])
+        shift = 0.0
+        changed = False
+        for cut0, gap, window in spans:
+            cut = cut0 + shift
+            out.append(self._busy_in(s, e, cut - window, cut) if window > 0 else {})
+            if gap <= 0:
+                continue
+            after = s >= cut
+            across = (~after) & (e > cut)
+            pieces = np.flatnonzero(across)
+            tail_e = e[pieces] + gap  # the part after the cut, appended in index order
+            s = np.where(after, s + gap, s)
+            e = np.where(after, e + gap, np.where(across, cut, e))
+            if len(pieces):
+                s = np.concatenate([s, np.full(len(pieces), cut + gap)])
+                e = np.concatenate([e, tail_e])
+                for i in pieces.tolist():
+                    self._component.append(self._component[i])
+                    self._kind.append(self._kind[i])
+                    self._tag.append(self._tag[i])
+            shift += gap
+            changed = True
+        if changed:
+            self._start, self._end = s.tolist(), e.tolist()
+        return out
 
     def busy_fraction(self, start_cycle: float, end_cycle: float) -> dict[str, float]:
         """Per component, the fraction of [start_cycle, end_cycle) it was busy (union of its intervals)."""
+        if end_cycle - start_cycle <= 0 or not self._start:
+            return {}
+        return self._busy_in(np.asarray(self._start, dtype=float), np.asarray(self._end, dtype=float),
+                             start_cycle, end_cycle)
+
+    def _busy_in(self, s: np.ndarray, e: np.ndarray, start_cycle: float, end_cycle: float) -> dict[str, float]:
+        """:meth:`busy_fraction` over intervals (s, e) (this recorder's, possibly moved)."""
         out: dict[str, float] = {}
         width = end_cycle - start_cycle
-        if width <= 0 or not self._start:
+        if width <= 0:
             return out
-        s, e = np.asarray(self._start, dtype=float), np.asarray(self._end, dtype=float)
         inside = np.flatnonzero((s < end_cycle) & (e > start_cycle))
         ss = np.minimum(np.maximum(s[inside], start_cycle), end_cycle).tolist()  # clipped to the window
         ee = np.minimum(np.maximum(e[inside], start_cycle), end_cycle).tolist()
@@ -163,8 +195,7 @@ class ActivityRecorder:
             a.append(ss[j])
             b.append(ee[j])
         for comp in sorted(by_comp):
-            ms, me = merge_intervals(*by_comp[comp])
-            busy = float(np.sum(me - ms))
+            busy = union_length(*by_comp[comp])
             if busy > 0:
                 out[comp] = min(busy / width, 1.0)
         return out
@@ -212,11 +243,31 @@ def merge_intervals(starts: Iterable[float], ends: Iterable[float]) -> tuple[np.
 
 
 _SMALL_MERGE = 32  # up to this many intervals a Python loop beats the array operations
+_SEQUENTIAL_SUM = 7  # numpy adds up to 7 float64 one after the other (8 or more: pairwise, unrolled)
+
+
+def union_length(starts: list[float], ends: list[float]) -> float:
+    """``float(np.sum(me - ms))`` of ``merge_intervals(starts, ends)``: the length of the union, the same
+    number bit for bit; a few intervals without numpy."""
+    if len(starts) > _SEQUENTIAL_SUM:
+        ms, me = merge_intervals(starts, ends)
+        return float(np.sum(me - ms))
+    ms, me = _merge_small_lists(starts, ends)
+    total = 0.0
+    for a, b in zip(ms, me):
+        total += b - a
+    return total
 
 
 def _merge_small(starts: list[float], ends: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`merge_intervals` of a few intervals, the same loop in Python: the same merged intervals (each
     end the largest end of its group, at least 0, as ``np.maximum.at`` into zeros gives)."""
+    ms, me = _merge_small_lists(starts, ends)
+    return np.array(ms), np.array(me)
+
+
+def _merge_small_lists(starts: list[float], ends: list[float]) -> tuple[list[float], list[float]]:
+    """:func:`_merge_small` as lists."""
     ms: list[float] = []
     me: list[float] = []
     run_end = 0.0
@@ -231,7 +282,7 @@ def _merge_small(starts: list[float], ends: list[float]) -> tuple[np.ndarray, np
                 me[-1] = e
             if e > run_end:
                 run_end = e
-    return np.array(ms), np.array(me)
+    return ms, me
 
 
 def covered_before(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""``sqdm cache info | clear``: the prepared-graph cache of zoo workloads (:mod:`workloads.cache`)."""
+"""``sqdm cache info | clear``: the prepared-graph cache of zoo workloads (:mod:`workloads.cache`) and the
+prepared tiling plans kept beside them (:mod:`des.plan_cache`)."""
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,14 @@ def _run(args: argparse.Namespace) -> int:
             total += p.stat().st_size
         except OSError:
             pass
-    print(f"graph cache {folder}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total / 1e6:,.2f} MB")
+    plans = sum(1 for p in entries if p.suffix == ".plans")
+    print(f"graph cache {folder}: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, {total / 1e6:,.2f} MB "
+          f"({len(entries) - plans} prepared graph(s), {plans} prepared plan(s))")
     for p in entries:
         print(f"  {p.name}")
     return 0
 
 
-register("cache", "show or clear the prepared-graph cache (zoo graphs, extracted and policy-annotated)", _args,
+register("cache", "show or clear the prepared-graph cache (zoo graphs, extracted and policy-annotated; their "
+         "tiling plans per machine)", _args,
          _run)

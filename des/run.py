@@ -163,4 +163,5 @@ def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProf
 def run(spec: RunSpec, progress: bool | None = None, keep_intervals: bool = False) -> Report:
     """Resolve and simulate ``spec`` (``keep_intervals``: keep every busy interval, for an event trace)."""
     g, hw, profile, steps = resolve_run(spec)
-    return simulate(g, hw, steps=steps, profile=profile, progress=progress, keep_intervals=keep_intervals)
+    return simulate(g, hw, steps=steps, profile=profile, progress=progress, keep_intervals=keep_intervals,
+                    plan_cache=spec.use_cache)

@@ -259,18 +259,11 @@ def _vector_tile(plan: NodePlan, w_dram: float) -> TileWork:
 
 def _copy_tile(tw: TileWork) -> TileWork:
     """A tile with the same work as ``tw`` (its own object: counted as a tile of its own) that shares its
-    memo, so what the simulator derives from the work is computed once for both. Lists and dicts are
-    copied one level deep (their items, like the work itself, are never modified)."""
-    out = TileWork(**{name: _shallow(getattr(tw, name)) for name in _TILE_FIELDS})
-    out.memo = tw.memo
+    lists, dicts and memo (a tile is never modified once built), so what the simulator derives from the work
+    is computed once for both."""
+    out = object.__new__(TileWork)
+    out.__dict__.update(tw.__dict__)
     return out
-
-
-_TILE_FIELDS = [f.name for f in fields(TileWork) if f.init]
-
-
-def _shallow(v):
-    return v.copy() if isinstance(v, (list, dict)) else v
 
 
 def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:
@@ -466,9 +459,10 @@ def _mac_variant(plan: NodePlan, parts: _TileParts, band: int, chunk: int, first
                   band_alloc_bytes=plan.band_bytes if chunk == 0 else 0.0,
                   band_release_bytes=plan.band_bytes if chunk == plan.chunks - 1 else 0.0,
                   dense=parts.dense, sparse=parts.sparse, merge_elems=parts.merge_elems,
-                  writes=list(parts.writes), gb_drain=dict(parts.gb_drain), gb_operand=dict(parts.gb_operand),
-                  gb_result=dict(parts.gb_result),
-                  local={comp: dict(counters) for comp, counters in parts.local.items()})
+                  # shared by the node's variants: a tile is never modified once built (only loads and the
+                  # fill, which differ between variants, are the tile's own)
+                  writes=parts.writes, gb_drain=parts.gb_drain, gb_operand=parts.gb_operand,
+                  gb_result=parts.gb_result, local=parts.local)
     if chunk == 0:
         tw.loads.extend(parts.input_loads)
         for key, v in parts.input_fill:

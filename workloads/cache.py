@@ -50,16 +50,19 @@ from components.fileio.limits import MAX_WORKLOAD_FILE_BYTES, MAX_YAML_FILE_BYTE
 from .constants import GRAPH_FORMAT_VERSION
 from .errors import WorkloadFileError
 
-__all__ = ["CACHE_FORMAT", "CACHE_FORMAT_VERSION", "SHAPING_SOURCES", "cache_dir", "entry_key", "entry_path",
-           "load_entry", "store_entry", "prepared_graph", "cache_entries", "clear_cache", "policy_file"]
+__all__ = ["CACHE_FORMAT", "CACHE_FORMAT_VERSION", "SHAPING_SOURCES", "ENTRY_SUFFIXES", "cache_dir", "entry_key",
+           "entry_path", "read_entry", "write_entry", "load_entry", "store_entry", "prepared_graph", "cache_entries",
+           "clear_cache", "policy_file", "source_digest", "package_versions"]
 
 CACHE_FORMAT = "sqdm-graph-cache"
 CACHE_FORMAT_VERSION = 1
 ENTRY_SUFFIX = ".graph"
 # what this module writes: entries, and the temporary files of interrupted atomic writes (components.fileio.atomic);
 # ``sqdm cache clear`` removes these names only, whatever else a shared folder holds
-_ENTRY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}-[0-9a-f]{24}\.graph")
-_TEMP_NAME = re.compile(r"\.[A-Za-z0-9_.-]{1,64}-[0-9a-f]{24}\.graph\.[0-9a-f]{12}\.tmp\.graph")
+# (graph entries, and the plan entries of des.plan_cache: ENTRY_SUFFIXES)
+ENTRY_SUFFIXES = (".graph", ".plans")
+_ENTRY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}-[0-9a-f]{24}\.(graph|plans)")
+_TEMP_NAME = re.compile(r"\.[A-Za-z0-9_.-]{1,64}-[0-9a-f]{24}\.(graph|plans)\.[0-9a-f]{12}\.tmp\.(graph|plans)")
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_ENTRY_BYTES = MAX_WORKLOAD_FILE_BYTES + _MAX_HEADER_BYTES
 
@@ -122,22 +125,29 @@ def policy_file(policy: str) -> Path | None:
         return None
 
 
-_SOURCE_DIGEST: str | None = None
+_SOURCE_DIGESTS: dict[tuple[str, ...], str] = {}
 
 
-def _source_digest() -> str:
-    global _SOURCE_DIGEST
-    if _SOURCE_DIGEST is None:
+def source_digest(sources: tuple[str, ...] = SHAPING_SOURCES) -> str:
+    """SHA-256 over the names and contents of ``sources`` (paths relative to the repository root; a missing
+    file's absence is part of the digest), computed once per process."""
+    digest = _SOURCE_DIGESTS.get(sources)
+    if digest is None:
         h = hashlib.sha256()
-        for rel in SHAPING_SOURCES:
+        for rel in sources:
             h.update(rel.encode() + b"\0")
             try:
                 h.update((_ROOT / rel).read_bytes())
             except OSError:  # an installed copy without some source: its absence is part of the digest
                 h.update(b"<missing>")
             h.update(b"\0")
-        _SOURCE_DIGEST = h.hexdigest()
-    return _SOURCE_DIGEST
+        digest = _SOURCE_DIGESTS[sources] = h.hexdigest()
+    return digest
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of sqdm-sim, torch and diffusers, from their metadata (nothing imported)."""
+    return _versions()
 
 
 def _versions() -> dict[str, str]:
@@ -174,7 +184,7 @@ def entry_key(model: str, *, resolution: int | None = None, activation: str = "s
             return None
         key.update(policy=policy, policy_sha256=hashlib.sha256(data).hexdigest())
     key.update(graph_format_version=GRAPH_FORMAT_VERSION, cache_format_version=CACHE_FORMAT_VERSION,
-               versions=_versions(), source_sha256=_source_digest())
+               versions=_versions(), source_sha256=source_digest())
     return key
 
 
@@ -188,15 +198,17 @@ def entry_path(key: dict, folder: Path | None = None) -> Path | None:
     return None if folder is None else folder / f"{key['model']}-{_digest(key)[:24]}{ENTRY_SUFFIX}"
 
 
-def load_entry(path: Path, key: dict, policy: str | None = None) -> nx.DiGraph:
-    """The graph stored at ``path`` for ``key``; :class:`WorkloadFileError` (one line) if the entry is missing,
-    unreadable, for another key, damaged or invalid. ``FileNotFoundError`` passes through as itself."""
-    from .graphio import graph_from_dict
-    where = f"graph cache entry {path}"
+def read_entry(path: Path, key: dict, *, fmt: str = CACHE_FORMAT, version: int = CACHE_FORMAT_VERSION,
+               what: str = "graph cache entry", max_bytes: int = _MAX_ENTRY_BYTES) -> bytes:
+    """The body of the entry at ``path`` stored for ``key`` (a header line of JSON: format, version, key, the
+    body's byte count and SHA-256; then the body), checked in that order; :class:`WorkloadFileError` (one
+    line) if it is unreadable, not a ``fmt`` entry of ``version``, for another key, damaged or truncated.
+    ``FileNotFoundError`` passes through as itself. Shared by every cache of the folder (graphs, plans)."""
+    where = f"{what} {path}"
     if not path.exists():
         raise FileNotFoundError(path)
     try:
-        raw = read_input_bytes(path, "graph cache entry", _MAX_ENTRY_BYTES)
+        raw = read_input_bytes(path, what, max_bytes)
     except InputFileError as e:
         raise WorkloadFileError(str(e)) from None
     head, sep, body = raw.partition(b"\n")
@@ -206,15 +218,32 @@ def load_entry(path: Path, key: dict, policy: str | None = None) -> nx.DiGraph:
         header = json.loads(head.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WorkloadFileError(f"{where}: header is not JSON") from None
-    if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT:
-        raise WorkloadFileError(f"{where}: not a {CACHE_FORMAT} entry")
-    if header.get("format_version") != CACHE_FORMAT_VERSION:
-        raise WorkloadFileError(f"{where}: format_version {header.get('format_version')!r} is not "
-                                f"{CACHE_FORMAT_VERSION}")
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise WorkloadFileError(f"{where}: not a {fmt} entry")
+    if header.get("format_version") != version:
+        raise WorkloadFileError(f"{where}: format_version {header.get('format_version')!r} is not {version}")
     if header.get("key") != key:
         raise WorkloadFileError(f"{where}: stored for another key")
     if header.get("body_bytes") != len(body) or header.get("body_sha256") != hashlib.sha256(body).hexdigest():
         raise WorkloadFileError(f"{where}: checksum mismatch (damaged or truncated)")
+    return body
+
+
+def write_entry(path: Path, key: dict, body: bytes, *, fmt: str = CACHE_FORMAT,
+                version: int = CACHE_FORMAT_VERSION) -> None:
+    """Write ``body`` as ``key``'s entry at ``path`` (:func:`read_entry`'s layout), atomically;
+    OutputPathError/OSError if it cannot."""
+    header = {"format": fmt, "format_version": version, "key": key,
+              "body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest()}
+    atomic_write_bytes(path, json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n" + body)
+
+
+def load_entry(path: Path, key: dict, policy: str | None = None) -> nx.DiGraph:
+    """The graph stored at ``path`` for ``key``; :class:`WorkloadFileError` (one line) if the entry is missing,
+    unreadable, for another key, damaged or invalid. ``FileNotFoundError`` passes through as itself."""
+    from .graphio import graph_from_dict
+    where = f"graph cache entry {path}"
+    body = read_entry(path, key)
     try:
         data = load_json_text(body.decode("utf-8"), where)
     except (UnicodeDecodeError, InputFileError) as e:
@@ -229,10 +258,7 @@ def load_entry(path: Path, key: dict, policy: str | None = None) -> nx.DiGraph:
 def store_entry(path: Path, key: dict, g: nx.DiGraph) -> None:
     """Write ``g`` as ``key``'s entry at ``path``, atomically; OutputPathError/OSError if it cannot."""
     from .graphio import graph_to_dict
-    body = json.dumps(graph_to_dict(g), separators=(",", ":")).encode("utf-8")
-    header = {"format": CACHE_FORMAT, "format_version": CACHE_FORMAT_VERSION, "key": key,
-              "body_bytes": len(body), "body_sha256": hashlib.sha256(body).hexdigest()}
-    atomic_write_bytes(path, json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n" + body)
+    write_entry(path, key, json.dumps(graph_to_dict(g), separators=(",", ":")).encode("utf-8"))
 
 
 def prepared_graph(model: str, build: Callable[[], nx.DiGraph], *, resolution: int | None = None,

@@ -178,3 +178,50 @@ def test_components_import_nothing_above_them():
     root = Path(__file__).resolve().parents[2]
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _reference_insert_gap(rec, cut, gap):
+    """The gap insertion spelled out record by record (what insert_gaps must do in one pass)."""
+    n = len(rec._start)
+    for i in range(n):
+        s, e = rec._start[i], rec._end[i]
+        if s >= cut:
+            rec._start[i], rec._end[i] = s + gap, e + gap
+        elif e > cut:
+            rec._end[i] = cut
+            rec.record(rec._component[i], rec._kind[i], cut + gap, e + gap, rec._tag[i])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_insert_gaps_is_sequential_busy_fraction_then_gap(seed):
+    rng = np.random.default_rng(seed)
+    a, b = ActivityRecorder(), ActivityRecorder()
+    for _ in range(int(rng.integers(5, 60))):
+        s = float(rng.integers(0, 1000))
+        e = s + float(rng.integers(0, 300))
+        comp = ["dram", "dense_cluster", "global_buffer"][int(rng.integers(0, 3))]
+        for r in (a, b):
+            r.record(comp, "k", s, e, "t")
+    cuts = np.sort(rng.choice(np.arange(1, 1000), size=int(rng.integers(1, 5)), replace=False)).tolist()
+    spans = [(float(c), float(rng.integers(0, 500)), float(rng.integers(1, 50))) for c in cuts]
+    windows = a.insert_gaps(spans)
+    shift = 0.0
+    for (cut, gap, width), got in zip(spans, windows):
+        assert got == b.busy_fraction(cut + shift - width, cut + shift)
+        _reference_insert_gap(b, cut + shift, gap)
+        shift += gap
+    assert a._start == b._start and a._end == b._end
+    assert a._component == b._component and a._kind == b._kind and a._tag == b._tag
+
+
+def test_union_length_is_the_merged_sum_bit_for_bit():
+    from components.stats import merge_intervals, union_length
+    rng = np.random.default_rng(1)
+    for trial in range(3000):
+        n = int(rng.integers(1, 14))
+        s = (rng.random(n) * 1000).tolist()
+        e = [a + float(rng.random() * rng.choice([1, 100, 1e6])) for a in s]
+        if trial % 3 == 0:
+            s = [round(x, 1) for x in s]
+        ms, me = merge_intervals(s, e)
+        assert union_length(s, e) == float(np.sum(me - ms))
