@@ -3,8 +3,9 @@
 (a) one ddpm-cifar10 evaluation, (b) the full 100-step ddpm-cifar10 DDIM loop with per-step sparsity,
 (c) one sd15-unet evaluation, (d) a 50-step sd15-unet loop with per-step sparsity — all on the `sqdm`
 machine with a synthetic profile (des/defaults.yaml).
-Each case runs twice against its own empty prepared-graph cache (``SQDM_CACHE_DIR`` = a temporary folder,
-never the user's): *cold* (the graph is extracted, annotated and stored) and *warm* (read back; no torch).
+Each case runs twice against its own empty cache (``SQDM_CACHE_DIR`` = a temporary folder, never the
+user's): *cold* (the graph is extracted, annotated and stored; the tiling plans searched and stored) and
+*warm* (both read back; no torch, no tiling search), as ``sqdm simulate`` runs.
 Reports the import time of the simulator, the time to prepare the run (graph, policy, hardware, profile),
 the simulation's wall time, peak resident memory of the process (``ru_maxrss``), whether torch was loaded,
 SimPy events scheduled and events per node-step (a node reused from an earlier step costs one event), and
@@ -45,7 +46,7 @@ def one(case: str, hw: str) -> dict:
     t0 = time.perf_counter()
     g, hwc, prof, steps = resolve_run(RunSpec(hw=hw, workload=model, steps=steps))
     t1 = time.perf_counter()
-    r = simulate(g, hwc, steps=steps, profile=prof, progress=False)
+    r = simulate(g, hwc, steps=steps, profile=prof, progress=False, plan_cache=True)
     t2 = time.perf_counter()
     node_steps = g.number_of_nodes() * steps
     peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -11,10 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from components import (DENSE_CLUSTER, DENSE_LOCAL_BUFFER, DETECTOR, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER,
                         SPARSE_LOCAL_BUFFER, VECTOR_UNIT, EnergyModel)
@@ -116,8 +118,9 @@ class Report:
     def energy_pj(self) -> float:
         return sum(self.energy_dynamic_pj.values()) + sum(self.energy_static_pj.values())
 
-    def to_dataframe(self) -> pd.DataFrame:
+    def to_dataframe(self) -> "pd.DataFrame":
         """One row per node: cycles (all steps), analytical cycles, and the share of the run."""
+        import pandas as pd  # only here: a simulation does not import pandas (start-up)
         df = pd.DataFrame({"node": self.node_ids, "cycles": self.node_cycles.sum(axis=1),
                            "analytical_cycles": self.analytical_node_cycles.sum(axis=1)})
         if self.node_executed_macs is not None:

@@ -204,8 +204,9 @@ def test_more_resources_never_slower_on_ddpm(hwname):
 
 # -- fast-forward -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["tiny-digits", "ddpm-cifar10", "edm-cifar10"])
-@pytest.mark.parametrize("hwname", ["int4-dense", "fp16-dense", "sqdm"])
+@pytest.mark.parametrize("hwname", ["int4-dense", "int4vsq-dense", "fp16-dense", "sqdm"])
 def test_fast_forward_changes_nothing(model, hwname):
+    """Every shipped machine on the small zoo models (the large ones: test_speed_paths.py, marked slow)."""
     g = graph(model, HW_POLICY[hwname])
     prof = profile(model, 2) if hwname == "sqdm" else None
     on = simulate(g, load_shipped_config(hwname), steps=2, profile=prof, progress=False)
