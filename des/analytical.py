@@ -131,15 +131,23 @@ def tile_phases(hw: HardwareConfig, tw: TileWork) -> TilePhases:
 
 
 def _tile_phases(hw: HardwareConfig, tw: TileWork) -> TilePhases:
-    """:func:`tile_phases`, computed: each transfer and port cost once."""
-    fill, operand = _gb(hw, tw.gb_fill), _gb(hw, tw.gb_operand)
-    result, drain = _gb(hw, tw.gb_result), _gb(hw, tw.gb_drain)
+    """:func:`tile_phases`, computed: each transfer and port cost once, and what a node's tile variants
+    share (``tw.shared_memo``: compute and write-back) once for all of them."""
+    fill = _gb(hw, tw.gb_fill)
+    shared = tw.shared_memo.get("phases") if tw.shared_memo is not None else None
+    if shared is not None and shared[0] is hw:
+        operand, result, drain, write_busy, write, compute = shared[1]
+    else:
+        operand, result, drain = _gb(hw, tw.gb_operand), _gb(hw, tw.gb_result), _gb(hw, tw.gb_drain)
+        write_busy = occupancy_cycles(hw, tw.writes)
+        write = max(_with_latency(hw, write_busy), drain) if tw.writes else 0.0
+        compute = _compute_cycles(hw, tw, operand, result)
+        if tw.shared_memo is not None:
+            tw.shared_memo["phases"] = (hw, (operand, result, drain, write_busy, write, compute))
     load_busy = occupancy_cycles(hw, tw.loads)
-    write_busy = occupancy_cycles(hw, tw.writes)
     load = max(_with_latency(hw, load_busy), fill) if tw.loads else 0.0
-    write = max(_with_latency(hw, write_busy), drain) if tw.writes else 0.0
     port = (fill + operand + result + drain)
-    return TilePhases(load, _compute_cycles(hw, tw, operand, result), write, port, load_busy + write_busy)
+    return TilePhases(load, compute, write, port, load_busy + write_busy)
 
 
 def flow_shop_cycles(first: TilePhases, last: TilePhases, sum_load: float, sum_compute: float, sum_write: float,

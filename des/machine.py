@@ -174,26 +174,36 @@ class Machine:
                 stats.add_counts([(key, v * mult) for key, v in one.items()])
 
     def _timing(self, tw: TileWork) -> "_TileTiming":
-        """The numbers the tile process needs, computed once per tile object (see :class:`_TileTiming`)."""
-        gbc = self.hw.global_buffer
+        """The numbers the tile process needs, computed once per tile object (see :class:`_TileTiming`); what a
+        node's tile variants share (compute, write-back: ``tw.shared_memo``, per machine configuration) once
+        for all of them."""
+        hw = self.hw
+        gbc = hw.global_buffer
+        shared = tw.shared_memo.get("timing") if tw.shared_memo is not None else None
+        if shared is not None and shared[0] is hw:
+            vector_cycles, operand, result, merge, writes = shared[1]
+        else:
+            vector_cycles = self.vector.job(tw.vector_elems, tw.vector_kind)[0] if tw.vector_elems else 0
+            operand = buffer_access_cycles(sum(tw.gb_operand.values()), gbc)
+            result = buffer_access_cycles(sum(tw.gb_result.values()), gbc)
+            merge = self.vector.job(tw.merge_elems, "add")[0] if tw.merge_elems else None
+            writes = _MoveTiming(occupancy_cycles(hw, tw.writes), tw.writes[0].kind,
+                                 buffer_access_cycles(sum(tw.gb_drain.values()), gbc), "read") if tw.writes else None
+            if tw.shared_memo is not None:  # numbers only (no calendar: the memo may outlive this machine)
+                tw.shared_memo["timing"] = (hw, (vector_cycles, operand, result, merge, writes))
         jobs = []  # (unit's calendar, component, cycles, kind)
         if tw.dense is not None:
             jobs.append((self.dense.calendar, DENSE_CLUSTER, tw.dense.cycles, "compute"))
         if tw.sparse is not None:
             jobs.append((self.sparse.calendar, SPARSE_CLUSTER, tw.sparse.cycles, "compute"))
         if tw.vector_elems:
-            jobs.append((self.vector.calendar, VECTOR_UNIT, self.vector.job(tw.vector_elems, tw.vector_kind)[0],
-                         tw.vector_kind))
+            jobs.append((self.vector.calendar, VECTOR_UNIT, vector_cycles, tw.vector_kind))
         return _TileTiming(
             alloc_bytes=tw.footprint_bytes + tw.band_alloc_bytes,
             release_bytes=tw.footprint_bytes + tw.band_release_bytes,
-            loads=_MoveTiming(occupancy_cycles(self.hw, tw.loads), tw.loads[0].kind,
+            loads=_MoveTiming(occupancy_cycles(hw, tw.loads), tw.loads[0].kind,
                               buffer_access_cycles(sum(tw.gb_fill.values()), gbc), "write") if tw.loads else None,
-            jobs=tuple(jobs), operand_cycles=buffer_access_cycles(sum(tw.gb_operand.values()), gbc),
-            result_cycles=buffer_access_cycles(sum(tw.gb_result.values()), gbc),
-            merge_cycles=self.vector.job(tw.merge_elems, "add")[0] if tw.merge_elems else None,
-            writes=_MoveTiming(occupancy_cycles(self.hw, tw.writes), tw.writes[0].kind,
-                               buffer_access_cycles(sum(tw.gb_drain.values()), gbc), "read") if tw.writes else None)
+            jobs=tuple(jobs), operand_cycles=operand, result_cycles=result, merge_cycles=merge, writes=writes)
 
     def _tile(self, tt: "_TileTiming", tag: str, ends: dict | None, k: int, order: "_InOrder | None", ticket: int):
         """Process body: one tile (module docstring), from its precomputed numbers (:meth:`_timing`)."""

@@ -108,6 +108,9 @@ class TileWork:
     # what the simulator derives from this tile (its phases, ...), computed once: not part of the work; tiles
     # built as copies of one another share it (see _copy_tile)
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the same for what the node's tile variants share (compute, write-back: all but the loads and fill);
+    # None when the tile shares nothing
+    shared_memo: dict | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def prefetch_transfer(nbytes: float) -> Transfer:
@@ -334,6 +337,7 @@ class _TileParts:
     gb_operand: dict[str, float]
     gb_result: dict[str, float]
     local: dict[str, dict[str, float]]
+    memo: dict = field(default_factory=dict)  # what the simulator derives from the shared parts (TileWork.shared_memo)
 
 
 def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
@@ -463,6 +467,7 @@ def _mac_variant(plan: NodePlan, parts: _TileParts, band: int, chunk: int, first
                   # fill, which differ between variants, are the tile's own)
                   writes=parts.writes, gb_drain=parts.gb_drain, gb_operand=parts.gb_operand,
                   gb_result=parts.gb_result, local=parts.local)
+    tw.shared_memo = parts.memo
     if chunk == 0:
         tw.loads.extend(parts.input_loads)
         for key, v in parts.input_fill:
