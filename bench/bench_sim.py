@@ -25,16 +25,9 @@ import sys
 import tempfile
 import time
 
+from reference import python_loop_seconds  # bench/ is the script's folder
+
 CASES = {"a": ("ddpm-cifar10", 1), "b": ("ddpm-cifar10", 100), "c": ("sd15-unet", 1), "d": ("sd15-unet", 50)}
-
-
-def python_loop_seconds(n: int = 10**7) -> float:
-    """Wall time of ``for i in range(n): x += i`` (the machine-speed reference)."""
-    t0 = time.perf_counter()
-    x = 0
-    for i in range(n):
-        x += i
-    return time.perf_counter() - t0
 
 
 def one(case: str, hw: str) -> dict:

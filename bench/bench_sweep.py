@@ -21,14 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def python_loop_seconds(n: int = 10**7) -> float:
-    """Wall time of ``for i in range(n): x += i`` (the machine-speed reference)."""
-    t0 = time.perf_counter()
-    x = 0
-    for i in range(n):
-        x += i
-    return time.perf_counter() - t0
+from reference import python_loop_seconds  # noqa: E402 - bench/ is the script's folder
 
 
 def _proc_stat() -> tuple[int, int] | None:
