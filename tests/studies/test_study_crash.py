@@ -2,6 +2,7 @@
 every committed point; the rerun resumes and ends with every point stored exactly once."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -41,13 +42,20 @@ def test_sigkill_then_resume(write_scenario, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers: one process group
         proc.wait(timeout=30)
+    # the parent died by the signal, not by finishing the sweep first
+    assert proc.returncode == -signal.SIGKILL, f"sweep ended by itself (status {proc.returncode}) before the kill"
     killed_at = _count(store)
-    assert 1 <= killed_at < n, f"killed after {killed_at} of {n} points: the sweep was not interrupted"
-    # ... resumed by the command line
+    assert killed_at < n, f"all {n} points were stored before the kill: the sweep was not interrupted"
+    # every point committed before the kill is whole: a finished record with its metrics
+    with sqlite3.connect(store) as db:
+        kept = db.execute("SELECT status, metrics, finished_utc FROM points").fetchall()
+    assert len(kept) == killed_at
+    assert all(st == "ok" and json.loads(m)["total_cycles"] > 0 and fin for st, m, fin in kept)
+    # ... resumed by the command line, which runs exactly the points the kill lost
     cmd = [sys.executable, "-m", "des.cli", "run", str(path), "--store", str(store), "--workers", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"already in the store" in done.stdout
+    assert f"; {killed_at} already in the store" in done.stdout
     with sqlite3.connect(store) as db:
         rows = db.execute("SELECT hash, COUNT(*) FROM points GROUP BY hash").fetchall()
         statuses = {r[0] for r in db.execute("SELECT status FROM points")}
