@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
+from functools import lru_cache
 from pathlib import Path
 
 import networkx as nx
@@ -48,7 +48,9 @@ _TYPES = {f.name: {"int": (int,), "float": (int, float), "str": (str,), "bool": 
 _MAX_PLAN_BYTES = 64 * 1024 * 1024
 
 
+@lru_cache(maxsize=1)
 def _sources() -> tuple[str, ...]:
+    """Every source file of ``des/`` and ``components/`` (relative to the repository root), listed once."""
     root = Path(__file__).resolve().parent.parent
     return tuple(sorted(str(p.relative_to(root)) for folder in ("des", "components")
                         for p in (root / folder).rglob("*.py")))
@@ -106,15 +108,11 @@ def _decode(body: bytes, g: nx.DiGraph, where: str) -> dict[str, NodePlan]:
     return plans
 
 
-def _note(msg: str) -> None:
-    print(f"sqdm: note: {' '.join(msg.split())}", file=sys.stderr)
-
-
 def prepared_plans(g: nx.DiGraph, hw: HardwareConfig, res: Residency) -> dict[str, NodePlan]:
     """``plan_graph(g, hw, res)``: from the cache when a valid entry exists (module docstring), else
     computed and stored (``res`` is :func:`des.residency.plan_residency` of ``g`` on ``hw``, so the key
     covers it)."""
-    from workloads.cache import cache_dir, read_entry, write_entry
+    from workloads.cache import cache_dir, note, read_entry, write_entry
     from workloads.errors import WorkloadFileError
 
     from .mapping import plan_graph
@@ -130,10 +128,10 @@ def prepared_plans(g: nx.DiGraph, hw: HardwareConfig, res: Residency) -> dict[st
     except FileNotFoundError:
         pass
     except (WorkloadFileError, OSError) as e:
-        _note(f"{e}; planning again")
+        note(f"{e}; planning again")
     plans = plan_graph(g, hw, res)
     try:
         write_entry(path, key, _encode(plans), fmt=PLAN_CACHE_FORMAT, version=PLAN_CACHE_VERSION)
     except (OSError, TypeError, ValueError) as e:  # components.fileio.OutputPathError is a ValueError
-        _note(f"plan cache not written ({e}); the run goes on without it")
+        note(f"plan cache not written ({e}); the run goes on without it")
     return plans

@@ -52,7 +52,7 @@ from .errors import WorkloadFileError
 
 __all__ = ["CACHE_FORMAT", "CACHE_FORMAT_VERSION", "SHAPING_SOURCES", "ENTRY_SUFFIXES", "cache_dir", "entry_key",
            "entry_path", "read_entry", "write_entry", "load_entry", "store_entry", "prepared_graph", "cache_entries",
-           "clear_cache", "policy_file", "source_digest", "package_versions"]
+           "clear_cache", "policy_file", "source_digest", "package_versions", "note"]
 
 CACHE_FORMAT = "sqdm-graph-cache"
 CACHE_FORMAT_VERSION = 1
@@ -77,7 +77,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 _DISTRIBUTIONS = ("sqdm-sim", "torch", "diffusers")
 
 
-def _note(msg: str) -> None:
+def note(msg: str) -> None:
+    """One line ``sqdm: note: ...`` on stderr (a cache entry not trusted, a folder not writable)."""
     print(f"sqdm: note: {' '.join(msg.split())}", file=sys.stderr)
 
 
@@ -280,12 +281,12 @@ def prepared_graph(model: str, build: Callable[[], nx.DiGraph], *, resolution: i
     except FileNotFoundError:
         pass
     except (WorkloadFileError, OSError) as e:
-        _note(f"{e}; rebuilding it")
+        note(f"{e}; rebuilding it")
     g = build()
     try:
         store_entry(path, key, g)
     except (OutputPathError, OSError, TypeError, ValueError) as e:
-        _note(f"graph cache not written ({e}); the run goes on without it")
+        note(f"graph cache not written ({e}); the run goes on without it")
     return g
 
 
