@@ -1,5 +1,6 @@
-"""Per-layer PE-array utilization of ddpm-cifar10 on the shipped machines (first evaluation, every channel
-dense): writes docs/layer_utilization_ddpm.png and prints a Markdown table of the layers by shape class.
+"""Per-layer PE-array utilization of ddpm-cifar10 on the shipped machines (first evaluation: every channel
+dense on the dense machines, step 0's calibration labels on `sqdm`): writes docs/layer_utilization_ddpm.png
+and prints a Markdown table of the layers by shape class.
 
 Run: ``python bench/layer_utilization.py``
 """
