@@ -9,8 +9,7 @@ subclass with a one-line message, or by argparse; :func:`main` prints it as one 
   command that succeeds and dropped on the error path, where progress bars are cleared too, so an error is
   the only line a user sees;
 * Ctrl-C at any point (imports included: this module and ``des/__init__`` import nothing heavy) prints
-  ``sqdm: interrupted`` and returns 130 (128 + SIGINT, what shells expect of an interrupted program), also
-  when a library turned the interrupt into another error or swallowed it (:class:`_Interrupts`);
+  ``sqdm: interrupted`` and returns 130 (128 + SIGINT, what shells expect of an interrupted program);
 * a closed stdout (``| head``) is not an error: commands write their files before printing anything;
 * ``--help`` prints the help and raises ``SystemExit(0)``, as argparse does.
 """
@@ -169,48 +168,8 @@ def _fail(msg: str) -> int:
     return 2
 
 
-class _Interrupts:
-    """Ctrl-C while a command runs: raises KeyboardInterrupt as Python's own handler does, and remembers it,
-    so that an interrupt a library turned into another error (an import cut in its finder reports a missing
-    module) or swallowed is still reported as an interrupt."""
-
-    def __init__(self) -> None:
-        self.seen = False
-        self._previous = None
-
-    def __enter__(self) -> "_Interrupts":
-        import signal
-        import threading
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-        return self
-
-    def _on_sigint(self, signum, frame) -> None:
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            import signal
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _interrupted() -> int:
-    _clear_progress_bars()
-    print("sqdm: interrupted", file=sys.stderr)
-    return 130
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sqdm`` console script; returns the exit status (see the module docstring)."""
-    with _Interrupts() as interrupts:
-        status = _main_body(argv, interrupts)
-        return _interrupted() if interrupts.seen and status != 130 else status  # a Ctrl-C a library swallowed
-
-
-def _main_body(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
-    """:func:`main` within its interrupt bookkeeping."""
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -218,7 +177,9 @@ def _main_body(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
             args = build_parser(argv[0] if argv else None).parse_args(argv)
             status = COMMANDS[args.command][1](args)
     except KeyboardInterrupt:
-        return _interrupted()
+        _clear_progress_bars()
+        print("sqdm: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into a reader that stopped (e.g. head): files are already written
         import os
         try:
@@ -227,13 +188,10 @@ def _main_body(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
             pass
         return 0
     except UsageError as e:
-        return _interrupted() if interrupts.seen else _fail(str(e))
+        return _fail(str(e))
     except MemoryError:
-        return _interrupted() if interrupts.seen else _fail(
-            "out of memory; use a smaller --steps, --batch, --resolution or --samples (des/limits.py)")
+        return _fail("out of memory; use a smaller --steps, --batch, --resolution or --samples (des/limits.py)")
     except Exception as e:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
-        if interrupts.seen:  # a Ctrl-C that a library turned into another error: that is what to report
-            return _interrupted()
         if not _is_user_error(e):
             raise
         return _fail(str(e).strip() or type(e).__name__)
