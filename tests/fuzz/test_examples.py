@@ -221,8 +221,11 @@ def test_ctrl_c_during_startup_is_one_line(monkeypatch, capsys):
 @pytest.mark.parametrize("delay_s", [0.3, 1.0])
 def test_ctrl_c_console_is_one_line(delay_s):
     import signal
+    # the child starts with Ctrl-C's default action whatever this test's launcher set: a shell that starts pytest in
+    # the background (`cmd &` without job control) makes it ignore SIGINT, and children inherit that
     p = subprocess.Popen([sys.executable, "-m", "des.cli", "simulate", "--hw", "sqdm", "--workload", "tiny-digits",
-                          "--steps", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                          "--steps", "200"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay_s)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
