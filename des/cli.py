@@ -9,7 +9,9 @@ subclass with a one-line message, or by argparse; :func:`main` prints it as one 
   command that succeeds and dropped on the error path, where progress bars are cleared too, so an error is
   the only line a user sees;
 * Ctrl-C at any point (imports included: this module and ``des/__init__`` import nothing heavy) prints
-  ``sqdm: interrupted`` and returns 130 (128 + SIGINT, what shells expect of an interrupted program);
+  ``sqdm: interrupted`` and returns 130 (128 + SIGINT, what shells expect of an interrupted program), also
+  when the interrupt landed where Python cannot raise it (a weakref callback of the import system prints
+  "Exception ignored" and goes on) or a library turned it into another error (:class:`_Interrupts`);
 * a closed stdout (``| head``) is not an error: commands write their files before printing anything;
 * ``--help`` prints the help and raises ``SystemExit(0)``, as argparse does.
 """
@@ -168,8 +170,99 @@ def _fail(msg: str) -> int:
     return 2
 
 
+class _Interrupts:
+    """Ctrl-C while a command runs, made reliable.
+
+    The SIGINT handler raises KeyboardInterrupt as Python's own does, and remembers it. An interrupt raised
+    inside a callback (a weakref callback of the import lock, a ``__del__``) cannot propagate: Python hands it
+    to ``sys.unraisablehook``, prints "Exception ignored" and runs on, so an interrupted command would finish
+    with status 0. The hook installed here keeps that off the terminal and delivers the interrupt again, to be
+    raised in ordinary code; and :func:`main` reports any interrupt it saw, whatever error it became.
+    """
+
+    _REDELIVER_S = 0.02  # how long after a swallowed Ctrl-C it is raised again: long enough to leave the hook
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._closed = False
+        self._in_hook = False
+        self._timers: list = []
+        self._previous_handler = None
+        self._previous_hook = None
+
+    def __enter__(self) -> "_Interrupts":
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
+        return self
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._closed:  # a delivery still pending when the command ended: it was already reported
+            return
+        self.seen = True
+        if self._in_hook:  # raising here would only be swallowed again: deliver it once the hook has returned
+            self._deliver_later()
+            return
+        raise KeyboardInterrupt
+
+    def _on_unraisable(self, unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, KeyboardInterrupt) or unraisable.exc_type is KeyboardInterrupt):
+            self._previous_hook(unraisable)
+            return
+        self._in_hook = True
+        try:
+            self.seen = True
+            self._deliver_later()
+        finally:
+            self._in_hook = False
+
+    def _deliver_later(self) -> None:
+        """SIGINT again from a helper thread, after the hook or callback that swallowed it has returned."""
+        import _thread
+        import threading
+        timer = threading.Timer(self._REDELIVER_S, _thread.interrupt_main)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def __exit__(self, *exc) -> None:
+        self._closed = True
+        for timer in self._timers:  # none may fire once Python's own handler is back
+            timer.cancel()
+            timer.join()
+        if self._previous_handler is not None:
+            import signal
+            _let_pending_signals_run()  # while this handler, which now ignores them, is still installed
+            signal.signal(signal.SIGINT, self._previous_handler)
+            sys.unraisablehook = self._previous_hook
+
+
+def _let_pending_signals_run() -> None:
+    """Python runs pending signal handlers when a Python function starts: this is one."""
+
+
+def _interrupted() -> int:
+    _clear_progress_bars()
+    print("sqdm: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sqdm`` console script; returns the exit status (see the module docstring)."""
+    with _Interrupts() as interrupts:
+        try:
+            status = _main_body(argv, interrupts)
+        except KeyboardInterrupt:  # delivered again after the body had finished
+            return _interrupted()
+        return _interrupted() if interrupts.seen and status != 130 else status
+
+
+def _main_body(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
+    """:func:`main` within its interrupt bookkeeping."""
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -177,9 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser(argv[0] if argv else None).parse_args(argv)
             status = COMMANDS[args.command][1](args)
     except KeyboardInterrupt:
-        _clear_progress_bars()
-        print("sqdm: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except BrokenPipeError:  # output piped into a reader that stopped (e.g. head): files are already written
         import os
         try:
@@ -188,10 +279,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 0
     except UsageError as e:
-        return _fail(str(e))
+        return _interrupted() if interrupts.seen else _fail(str(e))
     except MemoryError:
-        return _fail("out of memory; use a smaller --steps, --batch, --resolution or --samples (des/limits.py)")
+        return _interrupted() if interrupts.seen else _fail(
+            "out of memory; use a smaller --steps, --batch, --resolution or --samples (des/limits.py)")
     except Exception as e:  # noqa: BLE001 - user errors become one line; bugs keep their traceback
+        if interrupts.seen:  # a Ctrl-C that a library turned into another error: that is what to report
+            return _interrupted()
         if not _is_user_error(e):
             raise
         return _fail(str(e).strip() or type(e).__name__)

@@ -234,6 +234,51 @@ def test_ctrl_c_console_is_one_line(delay_s):
     assert p.returncode in (130, -2) and err == "sqdm: interrupted\n", (p.returncode, err[-2000:])
 
 
+@pytest.mark.parametrize("library_does", ["swallow", "turn into another error", "run it in a callback"])
+def test_ctrl_c_a_library_swallowed_or_turned_is_still_an_interrupt(monkeypatch, capsys, library_does):
+    """A real SIGINT while a command runs, caught by library code (an import cut in its finder reports a
+    missing module; some code swallows it; it lands in a weakref callback, where Python prints "Exception
+    ignored" and goes on, as seen in CI): still one line ``sqdm: interrupted``, status 130, and in the
+    callback case the command stops instead of running to its end."""
+    import os
+    import signal
+    import weakref
+
+    import des.cli
+    finished = []
+
+    def interrupt_now():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs here
+
+    def command(args):
+        if library_does == "run it in a callback":
+            class Lock:
+                pass
+            lock = Lock()
+            ref = weakref.ref(lock, lambda _: interrupt_now())  # noqa: F841 - kept alive until the lock dies
+            del lock  # the callback runs here; its KeyboardInterrupt is unraisable
+            for _ in range(200):
+                time.sleep(0.01)  # an interrupt delivered again stops the command here
+            finished.append(True)
+            return 0
+        try:
+            interrupt_now()
+        except BaseException:  # noqa: BLE001 - what the library does
+            if library_does != "swallow":
+                raise ModuleNotFoundError("No module named 'simpy'") from None
+        return 0
+    des.cli.build_parser()
+    cfg, _, help_ = des.cli.COMMANDS["models"]
+    monkeypatch.setitem(des.cli.COMMANDS, "models", (cfg, command, help_))
+    hook = sys.unraisablehook
+    assert des.cli.main(["models"]) == 130
+    assert capsys.readouterr().err == "sqdm: interrupted\n"
+    assert not finished
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert sys.unraisablehook is hook
+
+
 def test_library_warnings_stay_off_the_error_path(monkeypatch, capsys):
     import warnings
 
