@@ -300,6 +300,10 @@ class FusionConfig(_Section):
     """Which post-processing is fused into the producer's write-back (decides extra passes / traffic)."""
 
     relu_quant_zero_count_fused: bool = True
+    broadcast_elementwise_fused: bool = Field(
+        True, description="an add/sub/mul/div whose other operands are per-channel vectors or scalars (a bias, the "
+        "time-embedding add, an attention scale, a rescale by a constant) runs in its producer's write-back, as "
+        "NVDLA's SDP applies bias and per-channel or per-layer scaling in the convolution's output pipeline")
 
 
 class ResidencyConfig(_Section):

@@ -17,6 +17,11 @@ Stated rule (switches and budgets in the hardware config's ``residency`` section
 3. The network's inputs come from DRAM; its outputs (nodes without consumers) go to DRAM.
 4. With ``fusion.relu_quant_zero_count_fused``, an activation op fed by a norm, a MAC or an elementwise
    op runs inside its producer's write-back: no pass of its own and no traffic of its own.
+5. With ``fusion.broadcast_elementwise_fused``, an add/sub/mul/div with one full-size operand and only
+   broadcast ones besides (each at most 1/8 of the output: a per-channel bias or time embedding, a scalar,
+   a constant) runs in the write-back of the full operand's producer, when that producer is a norm, a MAC
+   or an elementwise op whose tensor nothing else reads (so the un-transformed tensor is never stored).
+   Its output takes the producer's place; a broadcast operand (at most 1/8 of a tensor) is not charged.
 
 The budgets reserved by (1) and (2) are taken from the buffer before tiles are sized.
 """
@@ -34,6 +39,8 @@ from .precision import VECTOR_BITS, tensor_bits
 __all__ = ["Residency", "plan_residency", "MAC_KINDS"]
 
 _FUSABLE_PRODUCERS = ("norm", "conv", "linear", "matmul", "elementwise")
+_BROADCAST_OPS = ("add", "sub", "mul", "div")
+_BROADCAST_RATIO = 8  # a broadcast operand has at most 1/8 of the output's elements (per-channel: 1/(H*W))
 
 
 @dataclass
@@ -74,6 +81,21 @@ class Residency:
         return 0.0
 
 
+def _broadcast_fusable(g: nx.DiGraph, n: str, d: dict) -> bool:
+    """Rule 5: ``n`` is an elementwise op on one full-size tensor, whose producer's write-back can apply it."""
+    if d["kind"] != "elementwise" or d["op"] not in _BROADCAST_OPS:
+        return False
+    out = d["output_elements"]
+    preds = list(g.predecessors(n))
+    full = [p for p in preds if g.nodes[p]["output_elements"] == out]
+    if len(full) != 1 or d["weight_elements"] * _BROADCAST_RATIO > out:
+        return False
+    u = full[0]
+    if g.nodes[u]["kind"] not in _FUSABLE_PRODUCERS or g.out_degree(u) != 1:
+        return False
+    return all(g.nodes[p]["output_elements"] * _BROADCAST_RATIO <= out for p in preds if p != u)
+
+
 def _consumer_bits(d: dict) -> float:
     return tensor_bits(d, "act") if d.get("kind") in MAC_KINDS else VECTOR_BITS
 
@@ -87,11 +109,14 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
     weights_resident = rr.keep_weights_on_chip_if_fit and weight_bytes <= rr.weight_budget_fraction * cap
     res = Residency(weights_resident=weights_resident, weight_bytes=weight_bytes, reserved_bytes=0.0)
     fused_ok = hw.fusion.relu_quant_zero_count_fused
+    broadcast_ok = hw.fusion.broadcast_elementwise_fused
     for n, d in g.nodes(data=True):
         if fused_ok and d["kind"] == "activation":
             preds = list(g.predecessors(n))
             if len(preds) == 1 and g.nodes[preds[0]]["kind"] in _FUSABLE_PRODUCERS:
                 res.fused.add(n)
+        elif broadcast_ok and _broadcast_fusable(g, n, d):
+            res.fused.add(n)
     for u in g.nodes:
         outs = list(g.successors(u))
         res.tensor_bits[u] = max((_consumer_bits(g.nodes[v]) for v in outs), default=VECTOR_BITS)

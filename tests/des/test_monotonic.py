@@ -109,3 +109,42 @@ def test_unfused_relu_still_counts_zeros_and_costs_time():
     # same labels; balanced placement may split a node a channel differently (its tiling changed)
     assert b.macs["skipped_macs"] == pytest.approx(a.macs["skipped_macs"], rel=0.01)
     assert b.total_cycles > a.total_cycles  # the ReLU passes now take vector-unit time
+
+
+def _broadcast_off(hw):
+    return hw.model_copy(update={"fusion": hw.fusion.model_copy(update={"broadcast_elementwise_fused": False})})
+
+
+def test_broadcast_elementwise_ops_run_in_the_producers_write_back():
+    """Rule 5 of des/residency.py on ddpm-cifar10: a bias add, the time-embedding add, the attention scale and
+    the rescale by a constant run in their producer's write-back; a residual add of two full tensors and a
+    concat keep their pass; a producer whose tensor has another reader keeps its op unfused."""
+    import networkx as nx
+
+    from des.residency import plan_residency
+
+    hw = load_shipped_config("sqdm")
+    g = graph("ddpm-cifar10", "sqdm")
+    fused = plan_residency(g, hw).fused
+    assert "down_blocks.0.resnets.0:add" in fused  # conv1 + per-channel time embedding
+    assert "down_blocks.0.resnets.0:div" in fused  # (x + h) / output_scale_factor
+    assert "up_blocks.2.attentions.0.to_q:add" in fused  # the bias of to_q
+    assert "up_blocks.2.attentions.0:mul" in fused  # q x scale
+    assert "down_blocks.0.resnets.0:add.1" not in fused  # conv2 + shortcut: two full tensors
+    assert not any(g.nodes[n]["kind"] == "concat" for n in fused)
+    assert not any(n in fused for n in plan_residency(g, _broadcast_off(hw)).fused
+                   if g.nodes[n]["kind"] == "elementwise")
+    g2 = nx.DiGraph(g)  # the time embedding add's producer gets a second reader: the add must keep its pass
+    conv1 = "down_blocks.0.resnets.0.conv1:conv2d"
+    g2.add_edge(conv1, "down_blocks.0.resnets.0.norm2:group_norm", kind="data", elements=1, operands=[0])
+    assert "down_blocks.0.resnets.0:add" not in plan_residency(g2, hw).fused
+
+
+@pytest.mark.parametrize("hwname", ["sqdm", "fp16-dense"])
+def test_broadcast_fusion_saves_passes_and_keeps_the_macs(hwname):
+    """Fusing removes vector passes (time, vector ops, buffer traffic) and changes no MAC."""
+    hw = load_shipped_config(hwname)
+    on, off = _run(hwname, hw), _run(hwname, _broadcast_off(hw))
+    assert on.total_cycles < off.total_cycles
+    assert on.counters["vector_unit.ops"] < off.counters["vector_unit.ops"]
+    assert on.macs == off.macs
