@@ -29,7 +29,7 @@ from components import (DENSE_CLUSTER, DRAM, GLOBAL_BUFFER, SPARSE_CLUSTER, Acti
                         HardwareConfig, UnsupportedFormatError, labels_from_zero_fraction, make_policy,
                         merge_intervals)
 from components.stats import covered_before
-from workloads import SparsityProfile, WorkloadError, eligible_nodes
+from workloads import MAC_KINDS, SparsityProfile, WorkloadError, eligible_nodes
 
 from .analytical import node_cycles as analytical_node_cycles
 from .machine import FastForward, Machine
@@ -564,4 +564,6 @@ def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | 
                   macs={"graph_macs": graph_macs, "dense_executed_macs": dense_exec,
                         "sparse_executed_macs": sparse_exec, "skipped_macs": skipped},
                   detector=det, area_mm2=dict(area), counters=counters, wall_seconds=wall, intervals=len(starts),
-                  node_executed_macs=acc.macs, node_dram_moved_bytes=acc.moved, node_array_utilization=node_util)
+                  node_executed_macs=acc.macs, node_dram_moved_bytes=acc.moved, node_array_utilization=node_util,
+                  mac_layer_cycles=float(sum(acc.cycles[i].sum() for i, n in enumerate(order)
+                                             if g.nodes[n].get("kind") in MAC_KINDS)))

@@ -102,6 +102,9 @@ class Report:
     node_dram_moved_bytes: np.ndarray | None = None  # [nodes, steps]
     node_array_utilization: np.ndarray | None = None  # [nodes, steps]: MACs / array MAC slots while computing (NaN: no MACs)
     energy_by_level_operand_pj: dict[str, dict[str, float]] = field(default_factory=dict)  # level -> operand -> pJ
+    # cycles of the MAC nodes (convolutions, linears, matmuls) alone: the scope of a layer simulator that times
+    # only those layers and runs the rest on the host (STONNE's PyTorch front end, the paper's tool)
+    mac_layer_cycles: float = 0.0
     wall_seconds: float = 0.0
     events: int = 0  # SimPy events scheduled
     intervals: int = 0  # busy intervals recorded (replayed ones included)

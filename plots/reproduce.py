@@ -49,6 +49,9 @@ def plot_speedup_vs_sparsity(rows: list[dict], path: str | Path, title: str = ""
     x = [r["mean_zero_fraction"] * 100 for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(x, [r["speedup_vs_off"] for r in rows], "o-", label="SQ-DM (per-step labels, balanced placement)")
+    if all(r.get("mac_layers_speedup_vs_off") for r in rows):
+        ax.plot(x, [r["mac_layers_speedup_vs_off"] for r in rows], "s:",
+                label="the same, MAC layers only (a layer simulator's scope, e.g. STONNE)")
     ax.plot(x, [r["ideal_speedup"] for r in rows], "k--", label="ideal: only the skipped MACs' time removed")
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("mean zero fraction of the sparse-eligible activations (%)")
