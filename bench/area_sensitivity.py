@@ -95,8 +95,10 @@ def load_machines() -> dict[str, HardwareConfig]:
 def vector_share_rows(lanes_options: tuple[int, ...]) -> list[tuple[str, int, float, float, str]]:
     """(model, lanes, vector cycles / peak-MAC cycles, largest norm/softmax node / peak-MAC cycles, node)
     for one evaluation of each zoo model on sqdm (ReLU, batch 1), from the graph alone: element ops of
-    every vector node (vector_unit.ops_per_element) over lanes, against MACs over all multipliers."""
+    every vector node that is not fused into its producer's write-back (des/residency.py; ReLUs, bias adds,
+    scaling) (vector_unit.ops_per_element) over lanes, against MACs over all multipliers."""
     from des.mapping import VECTOR_KIND_OF
+    from des.residency import plan_residency
     from workloads import build_workload, list_models
 
     hw = load_shipped_config(REFERENCE)
@@ -107,11 +109,12 @@ def vector_share_rows(lanes_options: tuple[int, ...]) -> list[tuple[str, int, fl
         if model == "tiny-digits":
             continue
         g = build_workload(model, activation="relu")
+        fused = plan_residency(g, hw).fused
         macs, vec, big, big_node = 0.0, 0.0, 0.0, ""
         for node, d in g.nodes(data=True):
             if d.get("macs"):
                 macs += d["macs"]
-            elif d["op"] in VECTOR_KIND_OF:
+            elif d["op"] in VECTOR_KIND_OF and node not in fused:
                 kind = VECTOR_KIND_OF[d["op"]]
                 o = max(d["output_elements"], d["input_elements"]) * ops[kind]
                 vec += o
