@@ -422,9 +422,16 @@ def calibrate(jobs: int | None = None, progress: bool | None = None) -> dict:
     from .run import load_hardware
     n0 = load_hardware("fp16-dense").dense_cluster.multipliers
     ratio = first["fp16"]["total_cycles"] / first["4bit"]["total_cycles"]
-    n1 = int(round(n0 * ratio / target / MULTIPLIER_GRANULARITY) * MULTIPLIER_GRANULARITY)
-    check = run_cases([Case("fp16", "cal", replace(base, overrides=(f"dense_cluster.multipliers={n1}",)))], 1, progress)
-    got = check["fp16"]["total_cycles"] / first["4bit"]["total_cycles"]
+    # FP16 time is not exactly inversely proportional to the multipliers (mapping, memory): run the two
+    # multiples of the granularity around the proportional estimate and keep the one nearer the target
+    est = n0 * ratio / target / MULTIPLIER_GRANULARITY
+    counts = sorted({max(1, math.floor(est)), max(1, math.ceil(est))})
+    counts = [c * MULTIPLIER_GRANULARITY for c in counts]
+    check = run_cases([Case(str(n), "cal", replace(base, overrides=(f"dense_cluster.multipliers={n}",)))
+                       for n in counts], jobs, progress)
+    speedups = {n: check[str(n)]["total_cycles"] / first["4bit"]["total_cycles"] for n in counts}
+    n1 = min(counts, key=lambda n: (abs(speedups[n] - target), n))
+    got = speedups[n1]
     return {"fitted_to": f"SQ-DM with the detector off (4-bit alone) vs FP16-dense = {target}x (PAPER.md [S]), "
                          f"batch 1, {w['model']} x {w['evaluations']} evaluations",
             "parameter": "fp16-dense dense_cluster.multipliers (stands for the area of one FP16 multiplier "

@@ -46,3 +46,32 @@ def test_reproduce_quick_writes_tables_and_figures(tmp_path, capsys):
     assert res[f"iso-area/b1/{SQDM_OFF}"]["macs"]["skipped_macs"] == 0
     assert res["iso-area/b1/sqdm"]["macs"]["skipped_macs"] > 0
     assert set(ROWS) >= {"sqdm", SQDM_OFF}
+
+
+def test_calibrate_keeps_the_multiple_nearer_the_target(monkeypatch):
+    """The fit runs the two multiples of 16 around the proportional estimate and keeps the nearer one (FP16
+    time is not exactly inversely proportional to the multipliers)."""
+    import des.reproduce as rp
+
+    four_bit = 100.0
+
+    def fp16_cycles(n: int) -> float:  # loses less than proportionally with fewer multipliers: the rounded
+        return four_bit * 3.0 * (624 / n) ** 0.7  # estimate (496) is the farther of the two candidates
+
+    def fake_run_cases(cases, jobs=None, progress=None):
+        out = {}
+        for c in cases:
+            n = int(c.spec.overrides[0].split("=")[1]) if c.spec.overrides and c.spec.hw == "fp16-dense" else 624
+            out[c.name] = {"total_cycles": four_bit if c.spec.hw == "sqdm" else fp16_cycles(n)}
+        return out
+    monkeypatch.setattr(rp, "run_cases", fake_run_cases)
+    doc = rp.calibrate(jobs=1, progress=False)
+    target = paper_claims()["claims"]["int4_speedup_vs_fp16"]
+    n1 = doc["calibrated"]["multipliers"]
+    est = 624 * 3.0 / target / 16
+    assert n1 in (16 * int(est), 16 * (int(est) + 1)) and n1 % 16 == 0
+    assert n1 == 480 != 16 * round(est)
+    other = 16 * (int(est) + 1) if n1 == 16 * int(est) else 16 * int(est)
+    assert abs(fp16_cycles(n1) / four_bit - target) <= abs(fp16_cycles(other) / four_bit - target)
+    assert doc["calibrated"]["four_bit_speedup_vs_fp16"] == pytest.approx(fp16_cycles(n1) / four_bit, abs=1e-4)
+    assert doc["overrides"] == {"fp16-dense": [f"dense_cluster.multipliers={n1}"]}
