@@ -104,6 +104,8 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     in_dram = res.input_dram_bytes(g, node)
     out_dram = res.output_dram_bytes(g, node)
     out_bits = res.tensor_bits.get(node, VECTOR_BITS)
+    fused_out = {"fused_out_dram_bytes": res.fused_write_bytes.get(node, 0.0),
+                 "fused_out_bits": res.fused_write_bits.get(node, 0.0)}
     tile_cap = working_bytes / 2 if hw.global_buffer.double_buffered else working_bytes
     if d["kind"] in MAC_KINDS:
         fmt = mac_format(d)
@@ -131,7 +133,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                         out_bits=out_bits, in_dram_bytes=in_dram, weight_dram_bytes_per_band=w_dram,
                         weight_first_eval_bytes=w_bytes if w_resident else 0.0, out_dram_bytes=out_dram,
                         sparse_eligible=bool(d.get("sparse_eligible")), sparse_source=d.get("sparse_source", ""),
-                        new_input_fraction=min(max(sw, 1), kw) / kw if kw > 0 else 1.0)
+                        new_input_fraction=min(max(sw, 1), kw) / kw if kw > 0 else 1.0, **fused_out)
         can_prefetch = hw.residency.prefetch_next_weights and d["kind"] != "matmul" and bool(prefetch_host)
         best = None
         for bands in _candidates(orows):
@@ -172,7 +174,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                     vector_kind=vector_kind(node, d["op"]), vector_elements=elems,
                     in_dram_bytes=in_dram, out_dram_bytes=out_dram, out_bits=out_bits,
                     weight_dram_bytes_per_band=0.0 if res.weights_resident else w_bytes,
-                    weight_first_eval_bytes=w_bytes if res.weights_resident else 0.0, chunks=1)
+                    weight_first_eval_bytes=w_bytes if res.weights_resident else 0.0, chunks=1, **fused_out)
     best = None
     tiles = fewest
     while True:  # more slices overlap DRAM with the vector unit; the first that is not faster ends the search

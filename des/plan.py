@@ -48,6 +48,10 @@ class NodePlan:
     weight_dram_bytes_per_band: float = 0.0  # weight bytes read per band (0 if resident and loaded)
     weight_first_eval_bytes: float = 0.0  # bytes of resident weights read at the run's first evaluation
     out_dram_bytes: float = 0.0
+    # the tensors of ops fused into this node's write-back (a ReLU, a bias add) that go to DRAM: written
+    # here, since a fused op has no pass of its own; their bits per element
+    fused_out_dram_bytes: float = 0.0
+    fused_out_bits: float = 0.0
     bands: int = 1
     chunks: int = 1
     tile_footprint_bytes: float = 0.0  # held by one tile (weight chunk + output slice)

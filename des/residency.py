@@ -22,6 +22,10 @@ Stated rule (switches and budgets in the hardware config's ``residency`` section
    a constant) runs in the write-back of the full operand's producer, when that producer is a norm, a MAC
    or an elementwise op whose tensor nothing else reads (so the un-transformed tensor is never stored).
    Its output takes the producer's place; a broadcast operand (at most 1/8 of a tensor) is not charged.
+6. A fused op's input from the producer it is fused into is never stored (it is consumed in the
+   write-back), so that edge neither spills nor makes the producer write; the fused op's own tensor is
+   stored by the rules above like any other, and when it goes to DRAM the root producer's write-back writes
+   it (``fused_write_bytes``).
 
 The budgets reserved by (1) and (2) are taken from the buffer before tiles are sized.
 """
@@ -53,7 +57,10 @@ class Residency:
     tensor_bits: dict[str, float] = field(default_factory=dict)  # producer -> stored bits per element
     spilled: set[tuple[str, str]] = field(default_factory=set)  # edges read back from DRAM
     written: set[str] = field(default_factory=set)  # producers that write their tensor to DRAM
-    fused: set[str] = field(default_factory=set)  # activation nodes run in their producer's write-back
+    fused: set[str] = field(default_factory=set)  # ops run in their producer's write-back (rules 4, 5)
+    fused_into: dict[str, str] = field(default_factory=dict)  # fused op -> the producer it is fused into
+    fused_write_bytes: dict[str, float] = field(default_factory=dict)  # root producer -> fused tensors' DRAM bytes
+    fused_write_bits: dict[str, float] = field(default_factory=dict)  # ... and their widest bits per element
     skip_peak_bytes: float = 0.0
 
     def input_dram_bytes(self, g: nx.DiGraph, node: str, operand: str = "all") -> float:
@@ -74,26 +81,35 @@ class Residency:
             total += d.get("model_input_elements", 0) * _consumer_bits(d) / 8
         return total
 
+    def root(self, node: str) -> str:
+        """The node whose write-back runs ``node`` (itself when it is not fused)."""
+        while node in self.fused_into:
+            node = self.fused_into[node]
+        return node
+
     def output_dram_bytes(self, g: nx.DiGraph, node: str) -> float:
-        """Bytes node ``node`` writes to DRAM (its tensor, when spilled or a network output)."""
-        if node in self.written:
+        """Bytes node ``node`` writes to DRAM for its own tensor, when spilled or a network output (a fused
+        op's tensor is written by its root producer: ``fused_write_bytes``)."""
+        if node in self.written and node not in self.fused:
             return g.nodes[node]["output_elements"] * self.tensor_bits.get(node, VECTOR_BITS) / 8
         return 0.0
 
 
-def _broadcast_fusable(g: nx.DiGraph, n: str, d: dict) -> bool:
-    """Rule 5: ``n`` is an elementwise op on one full-size tensor, whose producer's write-back can apply it."""
+def _broadcast_producer(g: nx.DiGraph, n: str, d: dict) -> str | None:
+    """Rule 5: the producer into whose write-back elementwise op ``n`` fuses, or None."""
     if d["kind"] != "elementwise" or d["op"] not in _BROADCAST_OPS:
-        return False
+        return None
     out = d["output_elements"]
     preds = list(g.predecessors(n))
     full = [p for p in preds if g.nodes[p]["output_elements"] == out]
     if len(full) != 1 or d["weight_elements"] * _BROADCAST_RATIO > out:
-        return False
+        return None
     u = full[0]
     if g.nodes[u]["kind"] not in _FUSABLE_PRODUCERS or g.out_degree(u) != 1:
-        return False
-    return all(g.nodes[p]["output_elements"] * _BROADCAST_RATIO <= out for p in preds if p != u)
+        return None
+    if any(g.nodes[p]["output_elements"] * _BROADCAST_RATIO > out for p in preds if p != u):
+        return None
+    return u
 
 
 def _consumer_bits(d: dict) -> float:
@@ -115,10 +131,17 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
             preds = list(g.predecessors(n))
             if len(preds) == 1 and g.nodes[preds[0]]["kind"] in _FUSABLE_PRODUCERS:
                 res.fused.add(n)
-        elif broadcast_ok and _broadcast_fusable(g, n, d):
-            res.fused.add(n)
+                res.fused_into[n] = preds[0]
+        elif broadcast_ok:
+            u = _broadcast_producer(g, n, d)
+            if u is not None:
+                res.fused.add(n)
+                res.fused_into[n] = u
+
+    def stored_for(u: str) -> list[str]:  # the consumers that read u's tensor as stored (rule 6)
+        return [v for v in g.successors(u) if res.fused_into.get(v) != u]
     for u in g.nodes:
-        outs = list(g.successors(u))
+        outs = stored_for(u)
         res.tensor_bits[u] = max((_consumer_bits(g.nodes[v]) for v in outs), default=VECTOR_BITS)
     order = {n: d["order"] for n, d in g.nodes(data=True)}
     tensor_budget = rr.tensor_budget_fraction * cap
@@ -126,9 +149,11 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
     live: list[tuple[int, float]] = []  # (last use order, bytes) of long-lived tensors kept on chip
     for u in sorted(g.nodes, key=order.get):
         nbytes = g.nodes[u]["output_elements"] * res.tensor_bits[u] / 8
-        outs = list(g.successors(u))
-        if not outs:
+        if g.out_degree(u) == 0:  # a network output
             res.written.add(u)
+            continue
+        outs = stored_for(u)
+        if not outs:  # read only by ops fused into its write-back: never stored
             continue
         long_lived = [v for v in outs if g.edges[u, v]["kind"] in ("skip", "residual")]
         short = [v for v in outs if v not in long_lived]
@@ -144,5 +169,10 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
                 res.spilled.update((u, v) for v in long_lived)
         if any((u, v) in res.spilled for v in outs):
             res.written.add(u)
+    for v in res.fused & res.written:
+        root = res.root(v)
+        res.fused_write_bytes[root] = res.fused_write_bytes.get(root, 0.0) + \
+            g.nodes[v]["output_elements"] * res.tensor_bits[v] / 8
+        res.fused_write_bits[root] = max(res.fused_write_bits.get(root, 0.0), res.tensor_bits[v])
     res.reserved_bytes = (weight_bytes if weights_resident else 0.0) + res.skip_peak_bytes
     return res

@@ -248,10 +248,11 @@ def _vector_tile(plan: NodePlan, w_dram: float) -> TileWork:
         tw.loads.append(Transfer(b, AccessPattern.contiguous(b), "read", "inputs"))
     if w_dram:
         tw.loads.append(Transfer(w_dram, AccessPattern.contiguous(w_dram), "read", "weights"))
-    if plan.out_dram_bytes:
-        b = plan.out_dram_bytes / t
-        tw.writes.append(Transfer(b, AccessPattern.contiguous(b), "write", "outputs"))
-        _add(tw.gb_drain, "outputs", b)
+    for total in (plan.out_dram_bytes, plan.fused_out_dram_bytes):  # its tensor, those of ops fused into it
+        if total:
+            b = total / t
+            tw.writes.append(Transfer(b, AccessPattern.contiguous(b), "write", "outputs"))
+            _add(tw.gb_drain, "outputs", b)
     for x in tw.loads:
         _add(tw.gb_fill, x.tag, x.nbytes)
     _add(tw.gb_operand, "inputs", in_bytes)
@@ -418,6 +419,14 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         scale = plan.out_dram_bytes / (plan.out_elements * out_b)
         b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels), out_b, scale)
         writes.append(Transfer(b, p, "write", "outputs"))
+    if plan.fused_out_dram_bytes:  # the tensors of ops fused into the write-back, where they go to DRAM
+        fb = plan.fused_out_bits / 8
+        scale = plan.fused_out_dram_bytes / (plan.out_elements * fb)
+        while scale > 1e-12:  # one transfer per whole tensor (two fused tensors may both be stored)
+            b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels), fb,
+                           min(scale, 1.0))
+            writes.append(Transfer(b, p, "write", "outputs"))
+            scale -= min(scale, 1.0)
     local: dict[str, dict[str, float]] = {}
     if dense_job is not None:
         local[DENSE_LOCAL_BUFFER] = _local_counters(dense_job.mapping, plan, d_in * d_refill, d_w, 0.0)

@@ -49,6 +49,10 @@ def check_report(r, g, hw):
     outputs = sum(d["output_elements"] for n, d in g.nodes(data=True) if g.out_degree(n) == 0) * 0.5
     compulsory = res.weight_bytes * (1 if res.weights_resident else r.steps) + (inputs + outputs) * r.steps
     assert r.bytes["dram_useful_bytes"] >= compulsory * (1 - 1e-9)
+    # conservation of written bytes: every tensor the residency rule sends to DRAM is written exactly once per
+    # evaluation (a fused op's by the producer whose write-back runs it), and nothing else is written
+    written = sum(g.nodes[n]["output_elements"] * res.tensor_bits[n] / 8 for n in res.written)
+    assert r.bytes["dram_write_bytes"] == pytest.approx(written * r.steps, rel=1e-9)
     assert r.bytes["dram_moved_bytes"] >= r.bytes["dram_useful_bytes"] - 1e-6
     assert r.total_cycles == pytest.approx(r.node_cycles.sum(), rel=1e-12)
 
