@@ -565,5 +565,4 @@ def _build_report(g: nx.DiGraph, hw: HardwareConfig, profile: SparsityProfile | 
                         "sparse_executed_macs": sparse_exec, "skipped_macs": skipped},
                   detector=det, area_mm2=dict(area), counters=counters, wall_seconds=wall, intervals=len(starts),
                   node_executed_macs=acc.macs, node_dram_moved_bytes=acc.moved, node_array_utilization=node_util,
-                  mac_layer_cycles=float(sum(acc.cycles[i].sum() for i, n in enumerate(order)
-                                             if g.nodes[n].get("kind") in MAC_KINDS)))
+                  mac_layer_cycles=float(acc.cycles[[g.nodes[n].get("kind") in MAC_KINDS for n in order]].sum()))

@@ -57,8 +57,7 @@ class Residency:
     tensor_bits: dict[str, float] = field(default_factory=dict)  # producer -> stored bits per element
     spilled: set[tuple[str, str]] = field(default_factory=set)  # edges read back from DRAM
     written: set[str] = field(default_factory=set)  # producers that write their tensor to DRAM
-    fused: set[str] = field(default_factory=set)  # ops run in their producer's write-back (rules 4, 5)
-    fused_into: dict[str, str] = field(default_factory=dict)  # fused op -> the producer it is fused into
+    fused_into: dict[str, str] = field(default_factory=dict)  # op run in a write-back (rules 4, 5) -> its producer
     fused_write_bytes: dict[str, float] = field(default_factory=dict)  # root producer -> fused tensors' DRAM bytes
     fused_write_bits: dict[str, float] = field(default_factory=dict)  # ... and their widest bits per element
     skip_peak_bytes: float = 0.0
@@ -80,6 +79,11 @@ class Residency:
         if operand in ("all", "first"):
             total += d.get("model_input_elements", 0) * _consumer_bits(d) / 8
         return total
+
+    @property
+    def fused(self):
+        """The ops that run in their producer's write-back (a set-like view, in graph order)."""
+        return self.fused_into.keys()
 
     def root(self, node: str) -> str:
         """The node whose write-back runs ``node`` (itself when it is not fused)."""
@@ -127,16 +131,14 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
     fused_ok = hw.fusion.relu_quant_zero_count_fused
     broadcast_ok = hw.fusion.broadcast_elementwise_fused
     for n, d in g.nodes(data=True):
-        if fused_ok and d["kind"] == "activation":
+        if d["kind"] == "activation":
             preds = list(g.predecessors(n))
-            if len(preds) == 1 and g.nodes[preds[0]]["kind"] in _FUSABLE_PRODUCERS:
-                res.fused.add(n)
-                res.fused_into[n] = preds[0]
-        elif broadcast_ok:
-            u = _broadcast_producer(g, n, d)
-            if u is not None:
-                res.fused.add(n)
-                res.fused_into[n] = u
+            u = preds[0] if fused_ok and len(preds) == 1 and g.nodes[preds[0]]["kind"] in _FUSABLE_PRODUCERS \
+                else None
+        else:
+            u = _broadcast_producer(g, n, d) if broadcast_ok else None
+        if u is not None:
+            res.fused_into[n] = u
 
     def stored_for(u: str) -> list[str]:  # the consumers that read u's tensor as stored (rule 6)
         return [v for v in g.successors(u) if res.fused_into.get(v) != u]
@@ -169,7 +171,9 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
                 res.spilled.update((u, v) for v in long_lived)
         if any((u, v) in res.spilled for v in outs):
             res.written.add(u)
-    for v in res.fused & res.written:
+    for v in res.fused_into:  # in graph order: the sums below are the same in every process
+        if v not in res.written:
+            continue
         root = res.root(v)
         res.fused_write_bytes[root] = res.fused_write_bytes.get(root, 0.0) + \
             g.nodes[v]["output_elements"] * res.tensor_bits[v] / 8
