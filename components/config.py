@@ -304,6 +304,13 @@ class FusionConfig(_Section):
         True, description="an add/sub/mul/div whose other operands are per-channel vectors or scalars (a bias, the "
         "time-embedding add, an attention scale, a rescale by a constant) runs in its producer's write-back, as "
         "NVDLA's SDP applies bias and per-channel or per-layer scaling in the convolution's output pipeline")
+    residual_add_fused: bool = Field(
+        True, description="an add/sub/mul of two full-size tensors (a residual add) runs in the later operand's "
+        "producer's write-back, reading the other operand from the buffer or DRAM, as NVDLA's SDP runs an "
+        "element-wise layer in its online mode")
+    concat_as_view: bool = Field(
+        True, description="a concatenation is a view: its consumers read its operands where their producers "
+        "stored them (no pass, no tensor of its own), as compilers elide concats by addressing their parts")
 
 
 class ResidencyConfig(_Section):

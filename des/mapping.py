@@ -105,7 +105,11 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     out_dram = res.output_dram_bytes(g, node)
     out_bits = res.tensor_bits.get(node, VECTOR_BITS)
     fused_out = {"fused_out_dram_bytes": res.fused_write_bytes.get(node, 0.0),
-                 "fused_out_bits": res.fused_write_bits.get(node, 0.0)}
+                 "fused_out_bits": res.fused_write_bits.get(node, 0.0),
+                 "fused_in_bytes": res.fused_read_bytes.get(node, 0.0),
+                 "fused_in_dram_bytes": res.fused_read_dram_bytes.get(node, 0.0),
+                 "fused_in_bits": res.fused_read_bits.get(node, 0.0)}
+    fused_in_dram = fused_out["fused_in_dram_bytes"]  # streamed in beside the output slice it is added to
     tile_cap = working_bytes / 2 if hw.global_buffer.double_buffered else working_bytes
     if d["kind"] in MAC_KINDS:
         fmt = mac_format(d)
@@ -138,7 +142,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
         best = None
         for bands in _candidates(orows):
             for chunks in _candidates(oc):
-                foot = (0 if w_resident else w_bytes / chunks) + out_bytes / (bands * chunks)
+                foot = (0 if w_resident else w_bytes / chunks) + (out_bytes + fused_in_dram) / (bands * chunks)
                 if depth * (in_bytes / bands + foot) > working_bytes:
                     continue
                 first_chunk = (w_dram or (w_bytes if w_resident else 0.0)) / chunks if can_prefetch else 0.0
@@ -151,7 +155,8 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                 if best is None or key < best[0]:
                     best = (key, _with(cand, estimate_cycles=est, estimate_dram_cycles=dram))
         if best is None:
-            smallest = depth * (in_bytes / orows + (0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc))
+            smallest = depth * (in_bytes / orows + (0 if w_resident else w_bytes / oc) +
+                                (out_bytes + fused_in_dram) / (orows * oc))
             raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
                                 f"leaves {working_bytes:,.0f} bytes of working space (capacity "
                                 f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")
@@ -165,7 +170,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     out_bytes = d["output_elements"] * out_bits / 8
     w_bytes = d["weight_elements"] * VECTOR_BITS / 8
     room = tile_cap - w_bytes
-    fewest = max(1, math.ceil((in_bytes + out_bytes) / room)) if room > 0 else 0
+    fewest = max(1, math.ceil((in_bytes + out_bytes + fused_in_dram) / room)) if room > 0 else 0
     if fewest == 0:
         raise CapacityError(f"node '{node}': vector op needs {w_bytes:,.0f} bytes of parameters, more than the "
                             f"{tile_cap:,.0f} bytes a tile may use")
@@ -178,14 +183,14 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     best = None
     tiles = fewest
     while True:  # more slices overlap DRAM with the vector unit; the first that is not faster ends the search
-        cand = _with(base, bands=tiles, tile_footprint_bytes=(in_bytes + out_bytes) / tiles + w_bytes)
+        cand = _with(base, bands=tiles, tile_footprint_bytes=(in_bytes + out_bytes + fused_in_dram) / tiles + w_bytes)
         tws = tile_works(cand, hw, StepWork())
         est = node_cycles(hw, tws)
         if best is not None and est >= best[0]:
             break
         best = (est, _with(cand, estimate_cycles=est, estimate_dram_cycles=sum(
             transfer_cycles(hw, t.loads) + transfer_cycles(hw, t.writes) for t in tws)))
-        if tiles >= MAX_VECTOR_SLICES or not (in_dram or out_dram):
+        if tiles >= MAX_VECTOR_SLICES or not (in_dram or out_dram or fused_in_dram):
             break
         tiles *= 2
     return best[1]

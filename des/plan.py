@@ -52,6 +52,11 @@ class NodePlan:
     # here, since a fused op has no pass of its own; their bits per element
     fused_out_dram_bytes: float = 0.0
     fused_out_bits: float = 0.0
+    # the second operands of residual adds fused into the write-back (rule 7 of des.residency): bytes read from
+    # the buffer (as stored), of them first read from DRAM, and their bits per element
+    fused_in_bytes: float = 0.0
+    fused_in_dram_bytes: float = 0.0
+    fused_in_bits: float = 0.0
     bands: int = 1
     chunks: int = 1
     tile_footprint_bytes: float = 0.0  # held by one tile (weight chunk + output slice)

@@ -131,6 +131,22 @@ def _subset(hw: HardwareConfig, rows: int, cols: int, channels: int, selected: i
     return useful * scale, pattern
 
 
+def _slice_transfers(hw: HardwareConfig, plan: NodePlan, out_rows: int, oc_slice: int, total_bytes: float, bits: float,
+                     kind: str) -> list[Transfer]:
+    """One tile's DRAM accesses to output-shaped tensors of ``total_bytes`` per evaluation at ``bits`` per element
+    (its own tensor, tensors of fused ops, operands of fused residual adds): one transfer per whole tensor,
+    shaped as the tile's output slice."""
+    out: list[Transfer] = []
+    if total_bytes <= 0 or bits <= 0:
+        return out
+    scale = total_bytes / (plan.out_elements * bits / 8)
+    while scale > 1e-12:  # two fused tensors may both be stored
+        b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, oc_slice, bits / 8, min(scale, 1.0))
+        out.append(Transfer(b, p, kind, "outputs" if kind == "write" else "inputs"))
+        scale -= min(scale, 1.0)
+    return out
+
+
 def _add(d: dict[str, float], key: str, v: float) -> None:
     if v:
         d[key] = d.get(key, 0.0) + v
@@ -243,9 +259,10 @@ def _vector_tile(plan: NodePlan, w_dram: float) -> TileWork:
     w_bytes = plan.weight_elements * plan.weight_bits / 8
     tw = TileWork(vector_elems=plan.vector_elements / t, vector_kind=plan.vector_kind,
                   footprint_bytes=plan.tile_footprint_bytes)
-    if plan.in_dram_bytes:
-        b = plan.in_dram_bytes / t
-        tw.loads.append(Transfer(b, AccessPattern.contiguous(b), "read", "inputs"))
+    for total in (plan.in_dram_bytes, plan.fused_in_dram_bytes):  # its input, a fused residual add's operand
+        if total:
+            b = total / t
+            tw.loads.append(Transfer(b, AccessPattern.contiguous(b), "read", "inputs"))
     if w_dram:
         tw.loads.append(Transfer(w_dram, AccessPattern.contiguous(w_dram), "read", "weights"))
     for total in (plan.out_dram_bytes, plan.fused_out_dram_bytes):  # its tensor, those of ops fused into it
@@ -255,7 +272,7 @@ def _vector_tile(plan: NodePlan, w_dram: float) -> TileWork:
             _add(tw.gb_drain, "outputs", b)
     for x in tw.loads:
         _add(tw.gb_fill, x.tag, x.nbytes)
-    _add(tw.gb_operand, "inputs", in_bytes)
+    _add(tw.gb_operand, "inputs", in_bytes + plan.fused_in_bytes / t)
     _add(tw.gb_operand, "weights", w_bytes / t)
     _add(tw.gb_result, "outputs", out_bytes)
     return tw
@@ -332,6 +349,7 @@ class _TileParts:
     sparse: SparseJob | None
     input_loads: list[Transfer]  # the input band, read by a band's first tile ...
     input_fill: list[tuple[str, float]]  # ... and its global-buffer fill, in order
+    fused_loads: list[Transfer]  # read by every tile: the slices of fused residual adds' operands from DRAM
     writes: list[Transfer]
     gb_drain: dict[str, float]
     merge_elems: float
@@ -414,19 +432,11 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
             input_loads.append(Transfer(b, p, "read", "inputs"))
             bits = b * (bitmap_bits / 8) / bpe
             input_fill += [("bitmaps", bits), ("inputs", b - bits)]
-    writes: list[Transfer] = []
-    if plan.out_dram_bytes:
-        scale = plan.out_dram_bytes / (plan.out_elements * out_b)
-        b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels), out_b, scale)
-        writes.append(Transfer(b, p, "write", "outputs"))
-    if plan.fused_out_dram_bytes:  # the tensors of ops fused into the write-back, where they go to DRAM
-        fb = plan.fused_out_bits / 8
-        scale = plan.fused_out_dram_bytes / (plan.out_elements * fb)
-        while scale > 1e-12:  # one transfer per whole tensor (two fused tensors may both be stored)
-            b, p = _subset(hw, out_rows, plan.out_cols, plan.out_channels, min(oc_chunk, plan.out_channels), fb,
-                           min(scale, 1.0))
-            writes.append(Transfer(b, p, "write", "outputs"))
-            scale -= min(scale, 1.0)
+    oc_slice = min(oc_chunk, plan.out_channels)
+    writes = _slice_transfers(hw, plan, out_rows, oc_slice, plan.out_dram_bytes, plan.out_bits, "write") + \
+        _slice_transfers(hw, plan, out_rows, oc_slice, plan.fused_out_dram_bytes, plan.fused_out_bits, "write")
+    # the operands of residual adds fused into the write-back, where they come from DRAM: every tile reads its slice
+    fused_loads = _slice_transfers(hw, plan, out_rows, oc_slice, plan.fused_in_dram_bytes, plan.fused_in_bits, "read")
     local: dict[str, dict[str, float]] = {}
     if dense_job is not None:
         local[DENSE_LOCAL_BUFFER] = _local_counters(dense_job.mapping, plan, d_in * d_refill, d_w, 0.0)
@@ -436,8 +446,9 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         dense=dense_job, sparse=sparse_job, input_loads=input_loads, input_fill=input_fill, writes=writes,
         gb_drain=_counts([("outputs", x.nbytes) for x in writes]),
         merge_elems=out_tile if dense_job is not None and sparse_job is not None and not oc_sparse else 0.0,
-        gb_operand=_counts([("inputs", d_in * d_refill + s_in * s_refill), ("bitmaps", s_bits * s_refill),
-                            ("weights", d_w + s_w)]),
+        gb_operand=_counts([("inputs", d_in * d_refill + s_in * s_refill + plan.fused_in_bytes / t),
+                            ("bitmaps", s_bits * s_refill), ("weights", d_w + s_w)]),
+        fused_loads=fused_loads,
         gb_result=_counts([("outputs", out_tile * out_b)]), local=local)
     variants: dict[tuple, TileWork] = {}  # tiles differ only at band starts/ends and in the first band
     special_first_band = first_w > 0 or prefetched > 0
@@ -481,6 +492,9 @@ def _mac_variant(plan: NodePlan, parts: _TileParts, band: int, chunk: int, first
         tw.loads.extend(parts.input_loads)
         for key, v in parts.input_fill:
             _add(tw.gb_fill, key, v)
+    for x in parts.fused_loads:
+        tw.loads.append(x)
+        _add(tw.gb_fill, x.tag, x.nbytes)
     w_band = plan.weight_dram_bytes_per_band + (first_w if band == 0 else 0.0)
     wb = w_band / plan.chunks
     if band == 0 and chunk == 0 and prefetched:  # loaded while the previous node ran

@@ -1,5 +1,6 @@
 """Invariants of the simulator: roofline, conservation, DES vs analytical, determinism, reuse, fail-fast."""
 import json
+import math
 import time
 
 import numpy as np
@@ -53,6 +54,23 @@ def check_report(r, g, hw):
     # evaluation (a fused op's by the producer whose write-back runs it), and nothing else is written
     written = sum(g.nodes[n]["output_elements"] * res.tensor_bits[n] / 8 for n in res.written)
     assert r.bytes["dram_write_bytes"] == pytest.approx(written * r.steps, rel=1e-9)
+    # conservation of read bytes (a machine without compression): the plans read what the residency rule says
+    # (each consumer its spilled edges, through concat views part by part; each fused residual add's write-back
+    # its other operand's spilled bytes), and the simulated DRAM reads are exactly the plans' reads
+    if hw.sparse_cluster is None:
+        from des.mapping import plan_graph
+        plans = plan_graph(g, hw, res)
+        acts = sum(res.input_dram_bytes(g, n) for n in g.nodes if n not in res.fused)
+        assert sum(p.in_dram_bytes + (p.weight_dram_bytes_per_band if g.nodes[n]["kind"] == "matmul" else 0.0)
+                   for n, p in plans.items() if p.kind != "fused") == pytest.approx(acts, rel=1e-9)
+        assert sum(p.fused_in_dram_bytes for p in plans.values()) == \
+            pytest.approx(sum(res.fused_read_dram_bytes.values()), rel=1e-12)
+        def band_rows(p):  # a MAC's input bands have ceil(rows / bands) rows each (the last may run over)
+            return p.bands * math.ceil(p.in_rows / p.bands) / p.in_rows if p.kind == "mac" else 1.0
+        per_eval = sum(p.in_dram_bytes * band_rows(p) + p.fused_in_dram_bytes + p.weight_dram_bytes_per_band *
+                       (p.bands if p.kind == "mac" else 1) for p in plans.values() if p.kind != "fused")
+        once = sum(p.weight_first_eval_bytes for p in plans.values())
+        assert r.bytes["dram_read_bytes"] == pytest.approx(once + per_eval * r.steps, rel=1e-9)
     assert r.bytes["dram_moved_bytes"] >= r.bytes["dram_useful_bytes"] - 1e-6
     assert r.total_cycles == pytest.approx(r.node_cycles.sum(), rel=1e-12)
 
