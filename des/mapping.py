@@ -109,7 +109,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                  "fused_in_bytes": res.fused_read_bytes.get(node, 0.0),
                  "fused_in_dram_bytes": res.fused_read_dram_bytes.get(node, 0.0),
                  "fused_in_bits": res.fused_read_bits.get(node, 0.0)}
-    fused_in_dram = fused_out["fused_in_dram_bytes"]  # streamed in beside the output slice it is added to
+    fused_in_dram = fused_out["fused_in_dram_bytes"]  # read with the input band (MAC) or slice (vector)
     tile_cap = working_bytes / 2 if hw.global_buffer.double_buffered else working_bytes
     if d["kind"] in MAC_KINDS:
         fmt = mac_format(d)
@@ -142,21 +142,21 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
         best = None
         for bands in _candidates(orows):
             for chunks in _candidates(oc):
-                foot = (0 if w_resident else w_bytes / chunks) + (out_bytes + fused_in_dram) / (bands * chunks)
-                if depth * (in_bytes / bands + foot) > working_bytes:
+                foot = (0 if w_resident else w_bytes / chunks) + out_bytes / (bands * chunks)
+                if depth * ((in_bytes + fused_in_dram) / bands + foot) > working_bytes:
                     continue
                 first_chunk = (w_dram or (w_bytes if w_resident else 0.0)) / chunks if can_prefetch else 0.0
                 pre = first_chunk if 0 < first_chunk <= prefetch_room_bytes else 0.0
                 cand = _with(base, bands=bands, chunks=chunks, tile_footprint_bytes=foot,
-                                           band_bytes=in_bytes / bands, prefetched_weight_bytes=pre,
+                                           band_bytes=(in_bytes + fused_in_dram) / bands, prefetched_weight_bytes=pre,
                                            prefetch_host=prefetch_host if pre else "")
                 est, dram = tiling_estimate_cycles(cand, hw, prefetch_hidden_cycles)
                 key = (est, bands * chunks)
                 if best is None or key < best[0]:
                     best = (key, _with(cand, estimate_cycles=est, estimate_dram_cycles=dram))
         if best is None:
-            smallest = depth * (in_bytes / orows + (0 if w_resident else w_bytes / oc) +
-                                (out_bytes + fused_in_dram) / (orows * oc))
+            smallest = depth * ((in_bytes + fused_in_dram) / orows + (0 if w_resident else w_bytes / oc) +
+                                out_bytes / (orows * oc))
             raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
                                 f"leaves {working_bytes:,.0f} bytes of working space (capacity "
                                 f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")

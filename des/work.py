@@ -133,9 +133,9 @@ def _subset(hw: HardwareConfig, rows: int, cols: int, channels: int, selected: i
 
 def _slice_transfers(hw: HardwareConfig, plan: NodePlan, out_rows: int, oc_slice: int, total_bytes: float, bits: float,
                      kind: str) -> list[Transfer]:
-    """One tile's DRAM accesses to output-shaped tensors of ``total_bytes`` per evaluation at ``bits`` per element
-    (its own tensor, tensors of fused ops, operands of fused residual adds): one transfer per whole tensor,
-    shaped as the tile's output slice."""
+    """The DRAM accesses of one slice (``out_rows`` output rows x ``oc_slice`` channels) of output-shaped
+    tensors of ``total_bytes`` per evaluation at ``bits`` per element (its own tensor, tensors of fused ops,
+    operands of fused residual adds): one transfer per whole tensor."""
     out: list[Transfer] = []
     if total_bytes <= 0 or bits <= 0:
         return out
@@ -349,7 +349,6 @@ class _TileParts:
     sparse: SparseJob | None
     input_loads: list[Transfer]  # the input band, read by a band's first tile ...
     input_fill: list[tuple[str, float]]  # ... and its global-buffer fill, in order
-    fused_loads: list[Transfer]  # read by every tile: the slices of fused residual adds' operands from DRAM
     writes: list[Transfer]
     gb_drain: dict[str, float]
     merge_elems: float
@@ -432,11 +431,15 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
             input_loads.append(Transfer(b, p, "read", "inputs"))
             bits = b * (bitmap_bits / 8) / bpe
             input_fill += [("bitmaps", bits), ("inputs", b - bits)]
+    # the operands of residual adds fused into the write-back, where they come from DRAM: read with the input band,
+    # all channels of the band's output rows (contiguous under channel-last storage), held until its last chunk
+    for x in _slice_transfers(hw, plan, out_rows, plan.out_channels, plan.fused_in_dram_bytes, plan.fused_in_bits,
+                              "read"):
+        input_loads.append(x)
+        input_fill.append((x.tag, x.nbytes))
     oc_slice = min(oc_chunk, plan.out_channels)
     writes = _slice_transfers(hw, plan, out_rows, oc_slice, plan.out_dram_bytes, plan.out_bits, "write") + \
         _slice_transfers(hw, plan, out_rows, oc_slice, plan.fused_out_dram_bytes, plan.fused_out_bits, "write")
-    # the operands of residual adds fused into the write-back, where they come from DRAM: every tile reads its slice
-    fused_loads = _slice_transfers(hw, plan, out_rows, oc_slice, plan.fused_in_dram_bytes, plan.fused_in_bits, "read")
     local: dict[str, dict[str, float]] = {}
     if dense_job is not None:
         local[DENSE_LOCAL_BUFFER] = _local_counters(dense_job.mapping, plan, d_in * d_refill, d_w, 0.0)
@@ -448,7 +451,6 @@ def _mac_tiles(plan: NodePlan, hw: HardwareConfig, step: StepWork,
         merge_elems=out_tile if dense_job is not None and sparse_job is not None and not oc_sparse else 0.0,
         gb_operand=_counts([("inputs", d_in * d_refill + s_in * s_refill + plan.fused_in_bytes / t),
                             ("bitmaps", s_bits * s_refill), ("weights", d_w + s_w)]),
-        fused_loads=fused_loads,
         gb_result=_counts([("outputs", out_tile * out_b)]), local=local)
     variants: dict[tuple, TileWork] = {}  # tiles differ only at band starts/ends and in the first band
     special_first_band = first_w > 0 or prefetched > 0
@@ -492,9 +494,6 @@ def _mac_variant(plan: NodePlan, parts: _TileParts, band: int, chunk: int, first
         tw.loads.extend(parts.input_loads)
         for key, v in parts.input_fill:
             _add(tw.gb_fill, key, v)
-    for x in parts.fused_loads:
-        tw.loads.append(x)
-        _add(tw.gb_fill, x.tag, x.nbytes)
     w_band = plan.weight_dram_bytes_per_band + (first_w if band == 0 else 0.0)
     wb = w_band / plan.chunks
     if band == 0 and chunk == 0 and prefetched:  # loaded while the previous node ran

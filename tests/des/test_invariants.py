@@ -65,10 +65,11 @@ def check_report(r, g, hw):
                    for n, p in plans.items() if p.kind != "fused") == pytest.approx(acts, rel=1e-9)
         assert sum(p.fused_in_dram_bytes for p in plans.values()) == \
             pytest.approx(sum(res.fused_read_dram_bytes.values()), rel=1e-12)
-        def band_rows(p):  # a MAC's input bands have ceil(rows / bands) rows each (the last may run over)
-            return p.bands * math.ceil(p.in_rows / p.bands) / p.in_rows if p.kind == "mac" else 1.0
-        per_eval = sum(p.in_dram_bytes * band_rows(p) + p.fused_in_dram_bytes + p.weight_dram_bytes_per_band *
-                       (p.bands if p.kind == "mac" else 1) for p in plans.values() if p.kind != "fused")
+        def over(p, rows):  # a MAC's bands have ceil(rows / bands) rows each (the last may run over)
+            return p.bands * math.ceil(rows / p.bands) / rows if p.kind == "mac" else 1.0
+        per_eval = sum(p.in_dram_bytes * over(p, p.in_rows) + p.fused_in_dram_bytes * over(p, p.out_rows) +
+                       p.weight_dram_bytes_per_band * (p.bands if p.kind == "mac" else 1)
+                       for p in plans.values() if p.kind != "fused")
         once = sum(p.weight_first_eval_bytes for p in plans.values())
         assert r.bytes["dram_read_bytes"] == pytest.approx(once + per_eval * r.steps, rel=1e-9)
     assert r.bytes["dram_moved_bytes"] >= r.bytes["dram_useful_bytes"] - 1e-6

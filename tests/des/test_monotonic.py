@@ -216,12 +216,14 @@ def test_views_and_residual_operands_read_what_their_producers_stored(hwname):
 def test_residual_and_concat_fusion_save_passes_and_keep_the_macs(hwname):
     """Fusing residual adds and eliding concats removes vector passes and useful DRAM traffic (everything
     spilled: the add's operand from the write-back is never stored and read back, a concat no longer copies)
-    and changes no MAC. (The bytes moved may grow: the fused operand is read in the write-back's channel-chunk
-    slices, which waste more of each burst than a whole-tensor pass; the tiling search weighs that in time.)"""
+    and changes no MAC. (The bytes moved may grow: holding an operand's band takes buffer room, so a tiling may
+    take more bands and read streamed weights more often; the tiling search weighs that in time.)"""
     hw = _spill_everything(load_shipped_config(hwname))
     on = _run(hwname, hw, model="ddpm-cifar10")
     off = _run(hwname, _fusion(hw, residual_add_fused=False, concat_as_view=False), model="ddpm-cifar10")
     assert on.total_cycles < off.total_cycles
     assert on.counters["vector_unit.ops"] < off.counters["vector_unit.ops"]
     assert on.bytes["dram_useful_bytes"] < off.bytes["dram_useful_bytes"]
-    assert on.macs == off.macs
+    # the same MACs; a residual band held in the buffer may change a tiling, and with it a balanced split
+    assert on.macs["graph_macs"] == off.macs["graph_macs"]
+    assert on.macs["skipped_macs"] == pytest.approx(off.macs["skipped_macs"], rel=1e-3)
