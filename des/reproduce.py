@@ -409,6 +409,10 @@ def ideal_speedup(skipped_share: float) -> float:
 
 
 # -- calibration --------------------------------------------------------------------------------------------
+MAX_CALIBRATION_STEPS = 8
+"""At most this many extra FP16 runs, one multiple of the granularity apart, to bracket the target."""
+
+
 def calibrate(jobs: int | None = None, progress: bool | None = None) -> dict:
     """Fit the FP16 baseline's multiplier count (which stands for the area of an FP16 multiplier relative to
     an INT4 one, not given by the paper) so that 4-bit quantization alone — SQ-DM's arrays with the detector
@@ -423,14 +427,27 @@ def calibrate(jobs: int | None = None, progress: bool | None = None) -> dict:
     n0 = load_hardware("fp16-dense").dense_cluster.multipliers
     ratio = first["fp16"]["total_cycles"] / first["4bit"]["total_cycles"]
     # FP16 time is not exactly inversely proportional to the multipliers (mapping, memory): run the two
-    # multiples of the granularity around the proportional estimate and keep the one nearer the target
+    # multiples of the granularity around the proportional estimate (and further ones until the target is
+    # bracketed) and keep the one nearer the target
     est = n0 * ratio / target / MULTIPLIER_GRANULARITY
     counts = sorted({max(1, math.floor(est)), max(1, math.ceil(est))})
     counts = [c * MULTIPLIER_GRANULARITY for c in counts]
     check = run_cases([Case(str(n), "cal", replace(base, overrides=(f"dense_cluster.multipliers={n}",)))
                        for n in counts], jobs, progress)
     speedups = {n: check[str(n)]["total_cycles"] / first["4bit"]["total_cycles"] for n in counts}
-    n1 = min(counts, key=lambda n: (abs(speedups[n] - target), n))
+    # the speed-up falls as the FP16 machine grows; until two counts bracket the target, step one multiple
+    # further on the side that misses it (the estimate can land both on one side)
+    for _ in range(MAX_CALIBRATION_STEPS):
+        if min(speedups.values()) <= target <= max(speedups.values()):
+            break
+        n = min(speedups) - MULTIPLIER_GRANULARITY if max(speedups.values()) < target else \
+            max(speedups) + MULTIPLIER_GRANULARITY
+        if n < MULTIPLIER_GRANULARITY:
+            break
+        one = run_cases([Case(str(n), "cal", replace(base, overrides=(f"dense_cluster.multipliers={n}",)))],
+                        jobs, progress)
+        speedups[n] = one[str(n)]["total_cycles"] / first["4bit"]["total_cycles"]
+    n1 = min(speedups, key=lambda n: (abs(speedups[n] - target), n))
     got = speedups[n1]
     return {"fitted_to": f"SQ-DM with the detector off (4-bit alone) vs FP16-dense = {target}x (PAPER.md [S]), "
                          f"batch 1, {w['model']} x {w['evaluations']} evaluations",

@@ -55,8 +55,8 @@ def test_calibrate_keeps_the_multiple_nearer_the_target(monkeypatch):
 
     four_bit = 100.0
 
-    def fp16_cycles(n: int) -> float:  # loses less than proportionally with fewer multipliers: the rounded
-        return four_bit * 3.0 * (624 / n) ** 0.7  # estimate (496) is the farther of the two candidates
+    def fp16_cycles(n: int) -> float:  # loses less than proportionally with fewer multipliers: 480 and 496
+        return four_bit * 3.0 * (624 / n) ** 0.9  # bracket the target; the rounded estimate (496) is the farther
 
     def fake_run_cases(cases, jobs=None, progress=None):
         out = {}
@@ -75,3 +75,30 @@ def test_calibrate_keeps_the_multiple_nearer_the_target(monkeypatch):
     assert abs(fp16_cycles(n1) / four_bit - target) <= abs(fp16_cycles(other) / four_bit - target)
     assert doc["calibrated"]["four_bit_speedup_vs_fp16"] == pytest.approx(fp16_cycles(n1) / four_bit, abs=1e-4)
     assert doc["overrides"] == {"fp16-dense": [f"dense_cluster.multipliers={n1}"]}
+
+
+def test_calibrate_steps_on_until_the_target_is_bracketed(monkeypatch):
+    """When both multiples around the proportional estimate miss the target on one side (FP16 time far from
+    inversely proportional), the fit steps one multiple further at a time until two counts bracket it."""
+    import des.reproduce as rp
+
+    four_bit = 100.0
+
+    def fp16_cycles(n: int) -> float:  # sqrt: 480 and 496 both give under 3.78x; the crossing is near 393
+        return four_bit * 3.0 * (624 / n) ** 0.5
+
+    runs = []
+
+    def fake_run_cases(cases, jobs=None, progress=None):
+        out = {}
+        for c in cases:
+            n = int(c.spec.overrides[0].split("=")[1]) if c.spec.overrides and c.spec.hw == "fp16-dense" else 624
+            runs.append(n)
+            out[c.name] = {"total_cycles": four_bit if c.spec.hw == "sqdm" else fp16_cycles(n)}
+        return out
+    monkeypatch.setattr(rp, "run_cases", fake_run_cases)
+    doc = rp.calibrate(jobs=1, progress=False)
+    target = paper_claims()["claims"]["int4_speedup_vs_fp16"]
+    best = min(range(16, 1024, 16), key=lambda n: abs(fp16_cycles(n) / four_bit - target))
+    assert doc["calibrated"]["multipliers"] == best == 400
+    assert 384 in runs and 368 not in runs  # stopped once bracketed
