@@ -223,3 +223,71 @@ def test_op_without_cost_model_is_an_error():
     with pytest.raises(NoCostModelError, match="op 'fft'"):
         vector_kind("x:fft", "fft")
     assert vector_kind("x:add", "add") == "add"
+
+
+class _Residual(nn.Module):
+    """a = conv1(x); out = a + conv2(a): a residual add of two full tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(4, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        a = self.c1(x)
+        return a + self.c2(a)
+
+
+class _Concat(nn.Module):
+    """out = conv3(cat(conv1(x), conv2(x)))."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(4, 8, 1), nn.Conv2d(4, 8, 1), nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        return self.c3(torch.cat([self.c1(x), self.c2(x)], dim=1))
+
+
+_SPILL_ALL = ("residency.tensor_budget_fraction=0", "residency.keep_skip_tensors_on_chip_if_fit=false")
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_residual_add_in_the_write_back_by_hand(spill):
+    """Rule 7 on fp16-dense (FP16 everywhere): x 4x8x8 = 512 B, weights (4*8*9 + 8 + 8*8*9 + 8) x 2 = 1760 B,
+    a and the output 8x8x8 = 1024 B each. conv2's write-back adds a: the buffer reads x, a (conv2's input)
+    and a again (the residual), 2560 B; no vector pass. With every tensor spilled, conv1 writes a, conv2
+    reads it twice from DRAM (input band and residual band), and conv2's write-back writes the sum."""
+    hw = load_hardware("fp16-dense", ("dense_cluster.multipliers=16",) + (_SPILL_ALL if spill else ()))
+    g = _one_op(_Residual(), torch.zeros(1, 4, 8, 8))
+    c = simulate(g, hw, progress=False).counters
+    x_b, w_b, a_b = 512, 1760, 1024
+    assert c["dram.useful_bytes_read"] == x_b + w_b + (2 * a_b if spill else 0)
+    assert c["dram.useful_bytes_write"] == a_b + (a_b if spill else 0)
+    assert c["global_buffer.read_bytes.inputs"] == x_b + 2 * a_b
+    assert c["global_buffer.write_bytes.outputs"] == 2 * a_b  # a, and the sum (conv2's raw output never stored)
+    assert not c.get("vector_unit.ops")
+    off = load_hardware("fp16-dense", ("dense_cluster.multipliers=16", "fusion.residual_add_fused=false") +
+                        (_SPILL_ALL if spill else ()))
+    c_off = simulate(g, off, progress=False).counters
+    assert c_off["vector_unit.ops"] > 0  # the add's own pass: reads a and conv2's output, writes the sum
+    assert c_off["global_buffer.read_bytes.inputs"] + c_off.get("global_buffer.read_bytes.outputs", 0) > \
+        c["global_buffer.read_bytes.inputs"] + c.get("global_buffer.read_bytes.outputs", 0)
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_concat_is_read_in_place_by_hand(spill):
+    """Rule 8 on fp16-dense: conv1 and conv2 each write 8x8x8 x 2 = 1024 B; conv3 reads both parts where they
+    were stored (from DRAM when spilled: 2048 B) and nothing copies them into a concat tensor."""
+    hw = load_hardware("fp16-dense", _SPILL_ALL if spill else ())
+    g = _one_op(_Concat(), torch.zeros(1, 4, 8, 8))
+    c = simulate(g, hw, progress=False).counters
+    x_b, part_b, out_b = 512, 1024, 1024
+    w_b = (4 * 8 + 8 + 4 * 8 + 8 + 16 * 8 + 8) * 2
+    assert c["dram.useful_bytes_read"] == 2 * x_b + w_b + (2 * part_b if spill else 0)  # x read by conv1, conv2
+    assert c["dram.useful_bytes_write"] == out_b + (2 * part_b if spill else 0)
+    assert c["global_buffer.write_bytes.outputs"] == 2 * part_b + out_b
+    assert not c.get("vector_unit.ops")
+    copy = load_hardware("fp16-dense", ("fusion.concat_as_view=false",) + (_SPILL_ALL if spill else ()))
+    c_copy = simulate(g, copy, progress=False).counters
+    assert c_copy["global_buffer.write_bytes.outputs"] == 4 * part_b + out_b  # the concat writes both again
+    assert c_copy["dram.useful_bytes_write"] == c["dram.useful_bytes_write"] + (2 * part_b if spill else 0)
