@@ -95,8 +95,8 @@ def load_machines() -> dict[str, HardwareConfig]:
 def vector_share_rows(lanes_options: tuple[int, ...]) -> list[tuple[str, int, float, float, str]]:
     """(model, lanes, vector cycles / peak-MAC cycles, largest norm/softmax node / peak-MAC cycles, node)
     for one evaluation of each zoo model on sqdm (ReLU, batch 1), from the graph alone: element ops of
-    every vector node that is not fused into its producer's write-back (des/residency.py; ReLUs, bias adds,
-    scaling) (vector_unit.ops_per_element) over lanes, against MACs over all multipliers."""
+    every vector node with a pass of its own (des/residency.py: not a ReLU, bias add, scaling or residual add
+    run in a write-back, nor a concat view) (vector_unit.ops_per_element) over lanes, against MACs over all multipliers."""
     from des.mapping import VECTOR_KIND_OF
     from des.residency import plan_residency
     from workloads import build_workload, list_models

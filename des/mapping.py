@@ -104,12 +104,12 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     in_dram = res.input_dram_bytes(g, node)
     out_dram = res.output_dram_bytes(g, node)
     out_bits = res.tensor_bits.get(node, VECTOR_BITS)
-    fused_out = {"fused_out_dram_bytes": res.fused_write_bytes.get(node, 0.0),
+    fused_io = {"fused_out_dram_bytes": res.fused_write_bytes.get(node, 0.0),
                  "fused_out_bits": res.fused_write_bits.get(node, 0.0),
                  "fused_in_bytes": res.fused_read_bytes.get(node, 0.0),
                  "fused_in_dram_bytes": res.fused_read_dram_bytes.get(node, 0.0),
                  "fused_in_bits": res.fused_read_bits.get(node, 0.0)}
-    fused_in_dram = fused_out["fused_in_dram_bytes"]  # read with the input band (MAC) or slice (vector)
+    fused_in_dram = fused_io["fused_in_dram_bytes"]  # read with the input band (MAC) or slice (vector)
     tile_cap = working_bytes / 2 if hw.global_buffer.double_buffered else working_bytes
     if d["kind"] in MAC_KINDS:
         fmt = mac_format(d)
@@ -137,7 +137,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                         out_bits=out_bits, in_dram_bytes=in_dram, weight_dram_bytes_per_band=w_dram,
                         weight_first_eval_bytes=w_bytes if w_resident else 0.0, out_dram_bytes=out_dram,
                         sparse_eligible=bool(d.get("sparse_eligible")), sparse_source=d.get("sparse_source", ""),
-                        new_input_fraction=min(max(sw, 1), kw) / kw if kw > 0 else 1.0, **fused_out)
+                        new_input_fraction=min(max(sw, 1), kw) / kw if kw > 0 else 1.0, **fused_io)
         can_prefetch = hw.residency.prefetch_next_weights and d["kind"] != "matmul" and bool(prefetch_host)
         best = None
         for bands in _candidates(orows):
@@ -161,7 +161,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                                 f"leaves {working_bytes:,.0f} bytes of working space (capacity "
                                 f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")
         return best[1]
-    if node in res.fused:
+    if res.has_no_pass(node):
         return NodePlan(node=node, kind="fused", out_elements=int(d["output_elements"]),
                         vector_kind=vector_kind(node, d["op"]), vector_elements=int(d["output_elements"]),
                         in_dram_bytes=in_dram, out_dram_bytes=out_dram, out_bits=out_bits)
@@ -179,7 +179,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                     vector_kind=vector_kind(node, d["op"]), vector_elements=elems,
                     in_dram_bytes=in_dram, out_dram_bytes=out_dram, out_bits=out_bits,
                     weight_dram_bytes_per_band=0.0 if res.weights_resident else w_bytes,
-                    weight_first_eval_bytes=w_bytes if res.weights_resident else 0.0, chunks=1, **fused_out)
+                    weight_first_eval_bytes=w_bytes if res.weights_resident else 0.0, chunks=1, **fused_io)
     best = None
     tiles = fewest
     while True:  # more slices overlap DRAM with the vector unit; the first that is not faster ends the search

@@ -429,12 +429,14 @@ def calibrate(jobs: int | None = None, progress: bool | None = None) -> dict:
     # FP16 time is not exactly inversely proportional to the multipliers (mapping, memory): run the two
     # multiples of the granularity around the proportional estimate (and further ones until the target is
     # bracketed) and keep the one nearer the target
+    def four_bit_speedups(counts: list[int]) -> dict[int, float]:  # 4-bit alone vs FP16 with each count
+        res = run_cases([Case(str(n), "cal", replace(base, overrides=(f"dense_cluster.multipliers={n}",)))
+                         for n in counts], jobs, progress)
+        return {n: res[str(n)]["total_cycles"] / first["4bit"]["total_cycles"] for n in counts}
+
     est = n0 * ratio / target / MULTIPLIER_GRANULARITY
-    counts = sorted({max(1, math.floor(est)), max(1, math.ceil(est))})
-    counts = [c * MULTIPLIER_GRANULARITY for c in counts]
-    check = run_cases([Case(str(n), "cal", replace(base, overrides=(f"dense_cluster.multipliers={n}",)))
-                       for n in counts], jobs, progress)
-    speedups = {n: check[str(n)]["total_cycles"] / first["4bit"]["total_cycles"] for n in counts}
+    speedups = four_bit_speedups([c * MULTIPLIER_GRANULARITY
+                                  for c in sorted({max(1, math.floor(est)), max(1, math.ceil(est))})])
     # the speed-up falls as the FP16 machine grows; until two counts bracket the target, step one multiple
     # further on the side that misses it (the estimate can land both on one side)
     for _ in range(MAX_CALIBRATION_STEPS):
@@ -444,9 +446,7 @@ def calibrate(jobs: int | None = None, progress: bool | None = None) -> dict:
             max(speedups) + MULTIPLIER_GRANULARITY
         if n < MULTIPLIER_GRANULARITY:
             break
-        one = run_cases([Case(str(n), "cal", replace(base, overrides=(f"dense_cluster.multipliers={n}",)))],
-                        jobs, progress)
-        speedups[n] = one[str(n)]["total_cycles"] / first["4bit"]["total_cycles"]
+        speedups.update(four_bit_speedups([n]))
     n1 = min(speedups, key=lambda n: (abs(speedups[n] - target), n))
     got = speedups[n1]
     return {"fitted_to": f"SQ-DM with the detector off (4-bit alone) vs FP16-dense = {target}x (PAPER.md [S]), "

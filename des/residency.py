@@ -103,6 +103,10 @@ class Residency:
         """The ops without a pass of their own: run in a producer's write-back (rules 4, 5, 7) or views (rule 8)."""
         return self.fused_into.keys() | self.views.keys()
 
+    def has_no_pass(self, node: str) -> bool:
+        """Whether ``node`` is in :attr:`fused` (without building the set)."""
+        return node in self.fused_into or node in self.views
+
     def stored_edges(self, u: str, v: str) -> list[tuple[str, str]]:
         """The edges whose stored tensors a read of edge ``u -> v`` reads: the edge itself, or through a view
         ``u`` (rule 8) the edges into it, recursively."""
@@ -184,10 +188,11 @@ def plan_residency(g: nx.DiGraph, hw: HardwareConfig) -> Residency:
                 g.nodes[preds[0]]["kind"] in _FUSABLE_PRODUCERS else None
         elif fz.concat_as_view and _is_view(g, n, d):
             res.views[n] = tuple(sorted(g.predecessors(n), key=lambda p: g.nodes[p]["order"]))
-        elif fz.broadcast_elementwise_fused and (u := _broadcast_producer(g, n, d)) is not None:
-            pass
-        elif fz.residual_add_fused and (pair := _residual_operands(g, n, d)) is not None:
-            u, residual[n] = pair
+        else:
+            u = _broadcast_producer(g, n, d) if fz.broadcast_elementwise_fused else None
+            pair = _residual_operands(g, n, d) if u is None and fz.residual_add_fused else None
+            if pair is not None:
+                u, residual[n] = pair
         if u is not None:
             res.fused_into[n] = u
     order = {n: d["order"] for n, d in g.nodes(data=True)}
