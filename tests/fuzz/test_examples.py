@@ -272,11 +272,17 @@ def test_ctrl_c_a_library_swallowed_or_turned_is_still_an_interrupt(monkeypatch,
     cfg, _, help_ = des.cli.COMMANDS["models"]
     monkeypatch.setitem(des.cli.COMMANDS, "models", (cfg, command, help_))
     hook = sys.unraisablehook
-    assert des.cli.main(["models"]) == 130
-    assert capsys.readouterr().err == "sqdm: interrupted\n"
-    assert not finished
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
-    assert sys.unraisablehook is hook
+    # Python's own Ctrl-C handler, as in a terminal, also when pytest itself was started in the background
+    # (`cmd &` without job control starts it with SIGINT ignored, and main() then leaves SIGINT alone)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert des.cli.main(["models"]) == 130
+        assert capsys.readouterr().err == "sqdm: interrupted\n"
+        assert not finished
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+        assert sys.unraisablehook is hook
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def test_library_warnings_stay_off_the_error_path(monkeypatch, capsys):
