@@ -151,3 +151,15 @@ def test_defaults_file_ships_as_package_data():
     assert cfg["packages"]["find"].get("namespaces", True)
     assert "workloads.data" in find_namespace_packages(str(ROOT), include=cfg["packages"]["find"]["include"])
     assert any(fnmatch.fnmatch(SYNTHETIC_DEFAULTS_FILE.name, pat) for pat in cfg["package-data"]["*"])
+
+
+def test_offset_bisection_mean_is_the_plain_formula_bit_for_bit():
+    """The bisection's scratch-array mean (four passes, halving folded out) equals the plain
+    ``mean(sigmoid(x + offset))`` to the last bit, so the offset, and every profile, is unchanged by it."""
+    from workloads.profile import _MeanSigmoid, _sigmoid
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        flat = rng.normal(rng.uniform(-5, 5), rng.uniform(0.1, 8), size=int(rng.integers(1, 50_000)))
+        mean_at = _MeanSigmoid(flat)
+        for offset in [*rng.uniform(-60, 60, 20), 0.0, 1e-13, -59.999]:
+            assert mean_at(offset) == float(np.mean(_sigmoid(flat + offset)))
