@@ -252,6 +252,16 @@ class SparsityDetector:
         )
         return True
 
+    def assume_update(self, layer: str, step: int, zero_fraction: np.ndarray) -> None:
+        """Take the state an accepted update of `layer`'s counts at `step` leaves (the labels of later steps),
+        without its time or counters: a simulation that starts mid-loop resumes from it."""
+        if not self.policy.accepts_update(step):
+            raise ValueError(f"policy {self.policy.name!r} takes no update at step {step}")
+        zf = np.asarray(zero_fraction, dtype=float).ravel()
+        if zf.size and not (zf.min() >= 0.0 and zf.max() <= 1.0):  # NaN fails both
+            raise ValueError(f"zero fractions of layer {layer!r} must be in [0, 1]")
+        self._last[layer] = (step, zf.copy())
+
     def _context(self, layer: str, step: int, true: np.ndarray | None, channels: int | None) -> PolicyContext:
         last = self._last.get(layer)
         calib = self.calibration.get(layer)

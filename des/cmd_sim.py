@@ -30,6 +30,10 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="write a Chrome/Perfetto trace-event file (open in ui.perfetto.dev or chrome://tracing)")
     p.add_argument("--plot", default=None,
                    help="write the utilization-over-time figure (.png, .pdf or .svg; no suffix: .png is added)")
+    from .limits import jobs_arg
+    p.add_argument("--jobs", type=jobs_arg, default=None,
+                   help="processes that share the steps of a run with per-step sparsity (default: every core; "
+                        "results are the same for any count)")
     p.add_argument("--no-cache", dest="use_cache", action="store_false",
                    help="zoo models: build the graph afresh, neither reading nor writing the prepared-graph cache "
                         "(see 'sqdm cache info')")
@@ -48,7 +52,8 @@ def _run(args: argparse.Namespace) -> int:
                    steps=args.steps, batch=args.batch, cfg=args.cfg, resolution=args.resolution,
                    activation=args.activation, synthetic_mean=args.synthetic_mean, seed=args.seed,
                    overrides=tuple(args.overrides), use_cache=args.use_cache)
-    r = run(spec, keep_intervals=trace is not None)
+    from .parallel import usable_cores
+    r = run(spec, keep_intervals=trace is not None, jobs=args.jobs or usable_cores())
     written = []
     if out is not None:
         r.to_json(out)

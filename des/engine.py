@@ -145,6 +145,8 @@ class ReportAccumulator:
     duty: list = field(default_factory=list)  # (start, end, {component: busy fraction}) of fast-forwarded spans
     codes: dict = field(default_factory=dict)  # component name -> interval code
     step_end: list = field(default_factory=list)
+    log: list | None = None  # when a list: every addition to the totals, in order (to merge ranges exactly)
+    origin: float = 0.0  # the cycle at which this record starts (a range after warm-up steps: des.parallel)
 
     def __post_init__(self) -> None:
         shape = (self.nodes, self.steps)
@@ -154,9 +156,24 @@ class ReportAccumulator:
         self.mac_slots = np.zeros(shape)  # array MAC slots while computing (both clusters)
         self.moved = np.zeros(shape)  # DRAM bytes moved (whole bursts)
 
-    def add_counters(self, counters: dict, i: int, t: int) -> None:
+    def add_totals(self, counters: dict) -> None:
+        """Add a node's (or segment's) counters to the run's totals (logged when :attr:`log` is a list)."""
+        if self.log is not None:
+            self.log.append(counters)
+        totals = self.totals
         for k, v in counters.items():
-            self.totals[k] = self.totals.get(k, 0.0) + v
+            totals[k] = totals.get(k, 0.0) + v
+
+    def add_label_cost(self, cycles: float, oracle_cycles: float) -> None:
+        """Add a node's wrong-label cost: its cycles minus those with the step's true labels."""
+        if self.log is not None:
+            self.log.append((cycles, oracle_cycles))
+        key = ("detector", "wrong_label_cycles")
+        self.totals[key] = self.totals.get(key, 0.0) + cycles - oracle_cycles
+
+    def add_counters(self, counters: dict, i: int, t: int) -> None:
+        self.add_totals(counters)
+        for k, v in counters.items():
             comp, name = k
             if comp in (DENSE_CLUSTER, SPARSE_CLUSTER):
                 if name.startswith("macs."):
@@ -181,8 +198,7 @@ class ReportAccumulator:
         return s - start, e - start, codes, duty
 
     def replay_segment(self, seg: _Segment, start: float, t: int) -> None:
-        for k, v in seg.counters.items():
-            self.totals[k] = self.totals.get(k, 0.0) + v
+        self.add_totals(seg.counters)
         self.cycles[seg.idx, t] = seg.cycles_each
         self.analytical[seg.idx, t] = seg.analytical_each
         self.macs[seg.idx, t] += seg.macs_each
@@ -207,6 +223,23 @@ class ReportAccumulator:
             self.chunks.append((s + start, e + start, codes))
         self.duty.extend((a + start, b + start, frac) for a, b, frac in duty)
 
+    def merge(self, part: "ReportAccumulator", first: int, stop: int, offset: float) -> None:
+        """Append ``part``, the record of steps ``first`` .. ``stop - 1`` simulated on a machine of their own
+        (from cycle ``part.origin``), as if they had run here from cycle ``offset`` (:mod:`des.parallel`). The
+        totals are added again in ``part``'s order (its :attr:`log`), so they equal one process's to the bit."""
+        for entry in part.log:
+            if isinstance(entry, dict):
+                self.add_totals(entry)
+            else:
+                self.add_label_cost(*entry)
+        shift = offset - part.origin
+        for name in ("cycles", "analytical", "macs", "mac_slots", "moved"):
+            getattr(self, name)[:, first:stop] = getattr(part, name)[:, first:stop]
+        remap = np.array([self.code(c) for c in sorted(part.codes, key=part.codes.get)], dtype=np.int16)
+        self.chunks.extend((s + shift, e + shift, remap[codes]) for s, e, codes in part.chunks)
+        self.duty.extend((a + shift, b + shift, frac) for a, b, frac in part.duty)
+        self.step_end.extend(x + shift for x in part.step_end)
+
 
 # -- driving ----------------------------------------------------------------------------------------------
 class StepDriver:
@@ -224,16 +257,18 @@ class StepDriver:
         self.prefetch_for = {p.prefetch_host: n for n, p in plans.items() if p.prefetched_weight_bytes > 0}
         self._segments: dict[int, _Segment | None] = {}
         self._placed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # node -> its last placement
+        self.replay_from = 2  # the first step that replays segments (the third this driver runs)
 
-    def run(self, steps: int):
-        """Process body: all steps. From the third step on, runs of consecutive step-independent nodes are
-        replayed as one segment (one event, vectorized bookkeeping) once each of them is cached."""
+    def run(self, steps: int, first: int = 0):
+        """Process body: steps ``first`` .. ``steps - 1`` (a run that starts mid-loop: :mod:`des.parallel`).
+        From step :attr:`replay_from` on, runs of consecutive step-independent nodes are replayed as one
+        segment (one event, vectorized bookkeeping) once each of them is cached."""
         n_nodes = len(self.order)
-        for t in range(steps):
+        for t in range(first, steps):
             labels: dict[str, np.ndarray] = {}
             i = 0
             while i < n_nodes:
-                seg = self._segment(i) if t >= 2 and self.cache.enabled else None
+                seg = self._segment(i) if t >= self.replay_from and self.cache.enabled else None
                 if seg is not None:
                     yield from self._replay_segment(seg, t)
                     i = seg.end
@@ -337,8 +372,7 @@ class StepDriver:
         oracle = analytical_node_cycles(self.hw, tile_works(p, self.hw, replace(work, sparse_mask=route,
                                                                                   compressed_mask=truth)),
                                         prefetch_bytes=pre)
-        key = ("detector", "wrong_label_cycles")
-        self.acc.totals[key] = self.acc.totals.get(key, 0.0) + cycles - oracle
+        self.acc.add_label_cost(cycles, oracle)
 
     def _place(self, p: NodePlan, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         """:func:`des.work.place_channels`, remembering each node's last placement: under per-step labels a
@@ -383,6 +417,54 @@ class StepDriver:
         return env.now - before
 
 
+@dataclass
+class SamplingLoop:
+    """Everything a run of the sampling loop needs, prepared once; :meth:`run_range` simulates any range of
+    its steps on a machine of its own (the whole loop, or one process's share of it)."""
+
+    hw: HardwareConfig
+    plans: dict[str, NodePlan]
+    profile: SparsityProfile | None
+    uses_sparse: bool
+    sources: dict[str, str]  # ReLU -> a sparse-eligible consumer (whose zero fractions it writes)
+    calibration: dict[str, np.ndarray]
+    working_bytes: float  # global buffer left to the tiles
+    steps: int
+    reuse: bool = True
+    fast_forward: bool = True
+
+    def run_range(self, first: int, stop: int, bar=None, log: bool = False) -> tuple[ReportAccumulator, float, int]:
+        """Simulate steps ``first`` .. ``stop - 1`` on a fresh machine; returns their record, the cycles they
+        took and the SimPy events scheduled.
+
+        Nodes start on a drained machine, so a range run alone takes what it takes inside the whole loop.
+        What carries over between steps is the detector's labels, which a range after the first resumes
+        from its latest accepted update, and the replay cache, which it warms as the whole loop would have
+        by then: it first runs the two steps before ``first`` unrecorded (so from ``first`` on it replays
+        the same segments and its record is the whole loop's). ``log``: keep the record's
+        :attr:`ReportAccumulator.log` (to merge it with others')."""
+        m = Machine(self.hw, self.working_bytes, calibration=self.calibration)
+        warm = max(0, first - 2)
+        if warm > 0 and self.uses_sparse and m.detector is not None:
+            updates = [t for t in range(warm) if m.detector.policy.accepts_update(t)]
+            if updates:
+                for relu, consumer in self.sources.items():
+                    m.detector.assume_update(relu, updates[-1], self.profile.zero_fraction[consumer][updates[-1]])
+        acc = ReportAccumulator(len(self.plans), self.steps, log=[] if log else None)
+        driver = StepDriver(m, self.hw, self.plans, self.profile, self.uses_sparse, self.sources, acc,
+                            ReplayCache(self.reuse), None if warm < first else bar, self.fast_forward)
+        driver.replay_from = warm + 2
+        if warm < first:  # the warm-up steps, recorded in an accumulator that is then dropped
+            m.env.process(driver.run(first, warm))
+            m.env.run()
+            acc = ReportAccumulator(len(self.plans), self.steps, codes=dict(acc.codes), log=[] if log else None,
+                                    origin=float(m.env.now))
+            driver.acc, driver.bar = acc, bar
+        m.env.process(driver.run(stop, first))
+        m.env.run()
+        return acc, float(m.env.now) - acc.origin, m.env.events_scheduled
+
+
 # -- entry point ----------------------------------------------------------------------------------------
 def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
     for n, p in plans.items():
@@ -401,7 +483,8 @@ def _check_formats(g: nx.DiGraph, hw: HardwareConfig, plans: dict) -> None:
 
 def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: SparsityProfile | None = None,
              progress: bool | None = None, reuse: bool = True, mapping_hw: HardwareConfig | None = None,
-             fast_forward: bool = True, keep_intervals: bool = False, plan_cache: bool = False) -> Report:
+             fast_forward: bool = True, keep_intervals: bool = False, plan_cache: bool = False,
+             jobs: int = 1) -> Report:
     """Simulate ``steps`` network evaluations of policy-annotated workload graph ``g`` on machine ``hw``.
 
     ``profile`` gives the zero fractions of the sparse-eligible inputs for at least ``steps`` steps; it
@@ -412,11 +495,16 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     (:class:`des.machine.FastForward`). ``keep_intervals=True`` keeps every busy interval in
     ``Report.interval_data`` (for event traces; memory grows with the run). ``plan_cache=True`` reads the
     tiling plans from the prepared-plan cache (:mod:`des.plan_cache`) when it has them, and stores them when
-    it does not (the command line does; results are the same either way).
+    it does not (the command line does; results are the same either way). ``jobs`` > 1 splits the steps
+    into that many consecutive ranges simulated by as many processes at once (:mod:`des.parallel`), where
+    the run has per-step work (a sparse cluster and a detector that counts) and the platform can fork;
+    results equal the serial run's up to floating-point summation order.
     """
     t0 = time.perf_counter()
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
         raise SimulationError(f"steps={steps!r} must be a positive integer")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs <= 0:
+        raise SimulationError(f"jobs={jobs!r} must be a positive integer")
     require_annotations(g)
     elig = eligible_nodes(g)
     # the detector policy "off" counts nothing and labels nothing: eligible nodes run as dense work
@@ -445,20 +533,24 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     for n in elig:
         sources.setdefault(g.nodes[n]["sparse_source"], n)
     calibration = {r: profile.calibration(c) for r, c in sources.items() if c in zf}
-    m = Machine(hw, hw.global_buffer.capacity_bytes - res.reserved_bytes, calibration=calibration)
-    acc = ReportAccumulator(len(plans), steps)
+    loop = SamplingLoop(hw, plans, profile, uses_sparse, sources, calibration,
+                        hw.global_buffer.capacity_bytes - res.reserved_bytes, steps, reuse, fast_forward)
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
     if show:
         from tqdm import tqdm
         bar = tqdm(total=steps, desc=f"simulate {g.graph.get('model', '')}", unit="step", file=sys.stderr)
-    driver = StepDriver(m, hw, plans, profile, uses_sparse, sources, acc, ReplayCache(reuse), bar, fast_forward)
-    m.env.process(driver.run(steps))
-    m.env.run()
-    if bar is not None:
-        bar.close()
-    rep = _build_report(g, hw, profile, steps, list(plans), acc, float(m.env.now), res, time.perf_counter() - t0)
-    rep.events = m.env.events_scheduled
+    try:
+        if jobs > 1 and uses_sparse:
+            from .parallel import run_in_ranges
+            acc, total, events = run_in_ranges(loop, jobs, bar)
+        else:
+            acc, total, events = loop.run_range(0, steps, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    rep = _build_report(g, hw, profile, steps, list(plans), acc, total, res, time.perf_counter() - t0)
+    rep.events = events
     if keep_intervals:
         rep.interval_data = _interval_data(acc)
     return rep

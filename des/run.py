@@ -160,8 +160,9 @@ def resolve_run(spec: RunSpec) -> tuple[nx.DiGraph, HardwareConfig, SparsityProf
     return g, hw, profile, steps
 
 
-def run(spec: RunSpec, progress: bool | None = None, keep_intervals: bool = False) -> Report:
-    """Resolve and simulate ``spec`` (``keep_intervals``: keep every busy interval, for an event trace)."""
+def run(spec: RunSpec, progress: bool | None = None, keep_intervals: bool = False, jobs: int = 1) -> Report:
+    """Resolve and simulate ``spec`` (``keep_intervals``: keep every busy interval, for an event trace;
+    ``jobs``: processes that share the steps, as :func:`des.simulate` says)."""
     g, hw, profile, steps = resolve_run(spec)
     return simulate(g, hw, steps=steps, profile=profile, progress=progress, keep_intervals=keep_intervals,
-                    plan_cache=spec.use_cache)
+                    plan_cache=spec.use_cache, jobs=jobs)
