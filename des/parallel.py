@@ -19,10 +19,11 @@ in one process.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 
-from .engine import ReportAccumulator, SamplingLoop
+from .engine import ReportAccumulator, SamplingLoop, SimulationError
 
 __all__ = ["MIN_RANGE_STEPS", "run_in_ranges", "step_ranges", "usable_cores"]
 
@@ -60,41 +61,76 @@ class _StepTicks:
             _DONE.value += n
 
 
-def _ignore_interrupt() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them (no traceback from each worker)."""
+def _worker(bounds: tuple[int, int], conn) -> None:
+    """Process body: simulate one range and send ("ok", record) or ("error", exception) to the parent.
+    Ctrl-C is left to the parent, which stops the workers (no traceback from each of them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run(bounds: tuple[int, int]):
-    return _LOOP.run_range(*bounds, _StepTicks(), log=True)
+    try:
+        result = ("ok", _LOOP.run_range(*bounds, _StepTicks(), log=True))
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
+        result = ("error", e)
+    try:
+        conn.send(result)
+    except Exception as e:  # noqa: BLE001 - an exception that cannot be pickled: its text
+        conn.send(("error", SimulationError(f"steps {bounds[0]}..{bounds[1] - 1}: {type(e).__name__}: {e}")))
+    conn.close()
 
 
 def run_in_ranges(loop: SamplingLoop, jobs: int, bar=None) -> tuple[ReportAccumulator, float, int]:
-    """Simulate ``loop`` with ``jobs`` processes; returns the merged
-    record, the total cycles and the SimPy events of all processes, as ``loop.run_range(0, steps)`` does."""
+    """Simulate ``loop`` with up to ``jobs`` processes; returns the merged record, the total cycles and the
+    SimPy events of all processes, as ``loop.run_range(0, steps)`` does. A worker that fails raises its
+    error here; one that dies without a result (killed, out of memory) is a :class:`SimulationError`; on any
+    exit the workers still running are stopped."""
     global _LOOP, _DONE
     ranges = step_ranges(loop.steps, jobs)
     if len(ranges) == 1 or "fork" not in multiprocessing.get_all_start_methods():
         return loop.run_range(0, loop.steps, bar)
     ctx = multiprocessing.get_context("fork")
     _LOOP, _DONE = loop, ctx.Value("i", 0)
-    shown = 0
+    workers, parts, shown = [], {}, 0
     try:
-        with ctx.Pool(len(ranges), initializer=_ignore_interrupt) as pool:
-            pending = pool.map_async(_run, ranges, chunksize=1)
-            while not pending.ready():
-                pending.wait(0.2)
-                if bar is not None and _DONE.value > shown:
-                    bar.update(_DONE.value - shown)
-                    shown = _DONE.value
-            parts = pending.get()
+        for bounds in ranges:
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(bounds, send), daemon=True)
+            proc.start()
+            send.close()
+            workers.append((bounds, proc, recv))
+        while len(parts) < len(workers):
+            pending = [(b, p, c) for b, p, c in workers if b not in parts]
+            multiprocessing.connection.wait([c for _, _, c in pending] + [p.sentinel for _, p, _ in pending], 0.2)
+            for bounds, proc, conn in pending:
+                if conn.poll():
+                    try:
+                        status, payload = conn.recv()
+                    except EOFError:
+                        status, payload = "died", None
+                elif not proc.is_alive():
+                    status, payload = "died", None
+                else:
+                    continue
+                if status == "error":
+                    raise payload
+                if status == "died":
+                    proc.join()
+                    raise SimulationError(f"the process simulating steps {bounds[0]}..{bounds[1] - 1} ended "
+                                          f"without a result (exit code {proc.exitcode}; out of memory?)")
+                parts[bounds] = payload
+            if bar is not None and _DONE.value > shown:
+                bar.update(_DONE.value - shown)
+                shown = _DONE.value
     finally:
+        for _, proc, conn in workers:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            conn.close()
         _LOOP = _DONE = None
     if bar is not None and loop.steps > shown:
         bar.update(loop.steps - shown)
     acc, offset, events = ReportAccumulator(len(loop.plans), loop.steps), 0.0, 0
-    for (first, stop), (part, cycles, n_events) in zip(ranges, parts):
-        acc.merge(part, first, stop, offset)
+    for bounds in ranges:
+        part, cycles, n_events = parts[bounds]
+        acc.merge(part, *bounds, offset)
         offset += cycles
         events += n_events
     return acc, offset, events

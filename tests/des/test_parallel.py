@@ -129,3 +129,32 @@ def test_a_later_range_adds_its_counters_as_the_whole_loop_does(short_ranges, mo
     serial_log = whole[0].log
     simulate(g, hw, steps=7, profile=prof, progress=False, jobs=2)
     assert len(logs) == 2 and logs[0] + logs[1] == serial_log and len(logs[1]) < len(serial_log)
+
+
+def _failing_range(exc):
+    from des.engine import SamplingLoop
+    run_range = SamplingLoop.run_range
+
+    def run(self, first, stop, bar=None, log=False):
+        if first > 0:
+            exc()
+        return run_range(self, first, stop, bar, log)
+    return run
+
+
+def test_a_worker_error_is_raised_in_the_parent(short_ranges, monkeypatch):
+    from des.engine import SamplingLoop
+
+    def boom():
+        raise SimulationError("node 'x': boom")
+    monkeypatch.setattr(SamplingLoop, "run_range", _failing_range(boom))
+    with pytest.raises(SimulationError, match="node 'x': boom"):
+        simulate(graph("tiny-digits", "sqdm"), _hw(), steps=4, profile=profile("tiny-digits", 4), jobs=2)
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(short_ranges, monkeypatch):
+    import os
+    from des.engine import SamplingLoop
+    monkeypatch.setattr(SamplingLoop, "run_range", _failing_range(lambda: os._exit(3)))
+    with pytest.raises(SimulationError, match=r"steps 2\.\.3 ended without a result \(exit code 3"):
+        simulate(graph("tiny-digits", "sqdm"), _hw(), steps=4, profile=profile("tiny-digits", 4), jobs=2)
