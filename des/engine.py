@@ -146,7 +146,7 @@ class ReportAccumulator:
     codes: dict = field(default_factory=dict)  # component name -> interval code
     step_end: list = field(default_factory=list)
     log: list | None = None  # when a list: every addition to the totals, in order (to merge ranges exactly)
-    origin: float = 0.0  # the cycle at which this record starts (a range after warm-up steps: des.parallel)
+    origin: float = 0.0  # the cycle at which this record starts (a range after its warm-up step: des.parallel)
 
     def __post_init__(self) -> None:
         shape = (self.nodes, self.steps)
@@ -440,11 +440,12 @@ class SamplingLoop:
         Nodes start on a drained machine, so a range run alone takes what it takes inside the whole loop.
         What carries over between steps is the detector's labels, which a range after the first resumes
         from its latest accepted update, and the replay cache, which it warms as the whole loop would have
-        by then: it first runs the two steps before ``first`` unrecorded (so from ``first`` on it replays
-        the same segments and its record is the whole loop's). ``log``: keep the record's
+        by then: it first runs the step before ``first`` unrecorded (after it every step-independent node
+        is cached, as in the whole loop from step 2 on, so from ``first`` on it replays the same segments
+        and its record is the whole loop's). ``log``: keep the record's
         :attr:`ReportAccumulator.log` (to merge it with others')."""
         m = Machine(self.hw, self.working_bytes, calibration=self.calibration)
-        warm = max(0, first - 2)
+        warm = max(0, first - 1)
         if warm > 0 and self.uses_sparse and m.detector is not None:
             updates = [t for t in range(warm) if m.detector.policy.accepts_update(t)]
             if updates:
@@ -453,8 +454,8 @@ class SamplingLoop:
         acc = ReportAccumulator(len(self.plans), self.steps, log=[] if log else None)
         driver = StepDriver(m, self.hw, self.plans, self.profile, self.uses_sparse, self.sources, acc,
                             ReplayCache(self.reuse), None if warm < first else bar, self.fast_forward)
-        driver.replay_from = warm + 2
-        if warm < first:  # the warm-up steps, recorded in an accumulator that is then dropped
+        driver.replay_from = max(2, first)
+        if warm < first:  # the warm-up step, recorded in an accumulator that is then dropped
             m.env.process(driver.run(first, warm))
             m.env.run()
             acc = ReportAccumulator(len(self.plans), self.steps, codes=dict(acc.codes), log=[] if log else None,

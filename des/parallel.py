@@ -8,11 +8,10 @@ loop: nothing large is pickled on the way in); the parent puts their records end
 (:meth:`des.engine.ReportAccumulator.merge`), each shifted by the cycles of the ranges before it.
 
 The merged record is the one process's: the totals are added again in the order one process adds them
-(each range logs its additions), and a range after the first first runs the two steps before it
-unrecorded, so its replay cache holds what the whole loop's holds by then and it replays the same
+(each range logs its additions), and a range after the first first runs the step before it unrecorded, so its replay cache holds what the whole loop's holds by then and it replays the same
 segments. Cycle times are shifted by the cycles of the ranges before it: to the bit where event times
 are exact binary fractions (every shipped machine's are; tests compare every report field with one
-process's), else to the rounding of one addition. Only ``Report.events`` differs (the warm-up steps and
+process's), else to the rounding of one addition. Only ``Report.events`` differs (the warm-up step and
 each range's first simulation of its step-independent nodes). A platform that cannot fork runs the loop
 in one process.
 """
@@ -34,8 +33,8 @@ _LOOP: SamplingLoop | None = None
 _DONE = None
 
 
-# A range after the first also runs the two steps before it (to warm its replay cache as the whole loop
-# would have), so a range shorter than this costs more than it saves.
+# A range after the first also runs the step before it and simulates its step-independent nodes once (to
+# warm its replay cache as the whole loop would have), so a range shorter than this costs more than it saves.
 MIN_RANGE_STEPS = 8
 
 

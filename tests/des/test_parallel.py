@@ -36,7 +36,8 @@ def _hw(**detector):
 
 
 @pytest.mark.parametrize("detector,steps,jobs", [
-    ({}, 7, 2), ({}, 7, 3),  # per-step labels (ranges of 3 and 2 steps: the warm-up reaches back to step 0 or not)
+    # per-step labels; ranges from steps 4; 2 and 5; 1 and 2 (a warm-up on the first evaluation, or not)
+    ({}, 7, 2), ({}, 7, 3), ({}, 3, 3),
     # ranges (4, 8) and (8, 12): their labels come from the updates at steps 0 and 4, before their warm-up
     ({"policy": "every_k", "k": 4}, 12, 3),
     ({"policy": "static"}, 7, 2), ({"policy": "oracle"}, 7, 2), ({"placement": "threshold"}, 7, 2)])
@@ -46,7 +47,7 @@ def test_ranges_in_processes_equal_one_process(short_ranges, detector, steps, jo
     many = simulate(g, hw, steps=steps, profile=prof, progress=False, keep_intervals=True, jobs=jobs)
     assert _fields(many) == _fields(one)  # cycles per node and step, counters, energy, timelines ...
     assert _intervals(many) == _intervals(one)  # ... and every busy interval, to the bit
-    assert many.events > one.events  # the later ranges' warm-up steps
+    assert many.events > one.events  # the later ranges' warm-up step and first step-independent nodes
 
 
 def test_ranges_on_a_zoo_unet_equal_one_process(short_ranges):
@@ -73,7 +74,7 @@ def test_a_run_without_per_step_work_stays_in_one_process(short_ranges):
     g = graph("tiny-digits", "int4")
     hw = load_shipped_config("int4-dense")
     r = simulate(g, hw, steps=6, progress=False, jobs=3)
-    assert r.events == simulate(g, hw, steps=6, progress=False).events  # no warm-up steps were run
+    assert r.events == simulate(g, hw, steps=6, progress=False).events  # no warm-up step was run
 
 
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True])
@@ -111,7 +112,7 @@ def test_cli_jobs_give_the_same_report(tmp_path, capsys, short_ranges):
 
 def test_a_later_range_adds_its_counters_as_the_whole_loop_does(short_ranges, monkeypatch):
     """The mechanism behind the equal totals: the last range's log of additions is the tail of one process's,
-    entry for entry (without its warm-up steps it would add its step-independent nodes one by one, not as the
+    entry for entry (without its warm-up step it would add its step-independent nodes one by one, not as the
     replayed segments the whole loop adds by then)."""
     from des.engine import ReportAccumulator, SamplingLoop
     logs = []
