@@ -7,26 +7,26 @@ labels, which a range resumes from the last accepted update before it
 loop: nothing large is pickled on the way in); the parent puts their records end to end
 (:meth:`des.engine.ReportAccumulator.merge`), each shifted by the cycles of the ranges before it.
 
-The merged record is the one process's: the totals are added again in the order one process adds them
-(each range logs its additions), and a range after the first first runs the step before it unrecorded, so its replay cache holds what the whole loop's holds by then and it replays the same
-segments. Cycle times are shifted by the cycles of the ranges before it: to the bit where event times
-are exact binary fractions (every shipped machine's are; tests compare every report field with one
-process's), else to the rounding of one addition. Only ``Report.events`` differs (the warm-up step and
-each range's first simulation of its step-independent nodes). A platform that cannot fork runs the loop
-in one process.
+The merged record is the one process's. The totals are added again in the order one process adds them
+(each range logs its additions). A range after the first first runs the step before it unrecorded, so
+its replay cache holds what the whole loop's holds by then and it replays the same segments. Cycle
+times are shifted by the cycles of the ranges before: to the bit where event times are exact binary
+fractions (the shipped sparse machine's are; tests compare every report field with one process's),
+else to the rounding of one addition. Only ``Report.events`` differs (the warm-up step and each range's
+first simulation of its step-independent nodes). A platform that cannot fork runs the loop in one
+process.
 """
 from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
-import os
 import signal
 
 import numpy as np
 
 from .engine import ReportAccumulator, SamplingLoop, SimulationError
 
-__all__ = ["MIN_RANGE_STEPS", "run_in_ranges", "step_ranges", "usable_cores"]
+__all__ = ["MIN_RANGE_STEPS", "run_in_ranges", "step_ranges"]
 
 # the loop and the shared step counter of the run in progress, inherited by the forked workers
 _LOOP: SamplingLoop | None = None
@@ -36,14 +36,6 @@ _DONE = None
 # A range after the first also runs the step before it and simulates its step-independent nodes once (to
 # warm its replay cache as the whole loop would have), so a range shorter than this costs more than it saves.
 MIN_RANGE_STEPS = 8
-
-
-def usable_cores() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def step_ranges(steps: int, jobs: int) -> list[tuple[int, int]]:
