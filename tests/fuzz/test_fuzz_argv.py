@@ -74,6 +74,7 @@ def simulate_argv(draw):
                                   "clock_ghz=1e300", "x=[[[[[[[[", "fusion.relu_quant_zero_count_fused=false",
                                   "residency.weight_budget_fraction=0"]),
         "--activation": st.sampled_from(["relu", "silu", "gelu"]),
+        "--jobs": st.sampled_from(["1", "2", "3", "0", "257", "x", "-1", "1.5"]),
         "--out": output_path((".json",)),
         "--plot": output_path((".png", ".svg", ".pdf")),
     }
