@@ -15,6 +15,9 @@ The run is three small parts:
   and replayed: its duration, counters and busy intervals.
 * :class:`ReportAccumulator` collects counters, per-node arrays and busy intervals and builds the
   :class:`~des.report.Report`.
+
+:class:`SamplingLoop` holds what a run needs and runs any range of its steps on a fresh machine: the
+whole loop, or one process's share when :mod:`des.parallel` splits the steps.
 """
 from __future__ import annotations
 
@@ -497,9 +500,10 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
     ``Report.interval_data`` (for event traces; memory grows with the run). ``plan_cache=True`` reads the
     tiling plans from the prepared-plan cache (:mod:`des.plan_cache`) when it has them, and stores them when
     it does not (the command line does; results are the same either way). ``jobs`` > 1 splits the steps
-    into that many consecutive ranges simulated by as many processes at once (:mod:`des.parallel`), where
-    the run has per-step work (a sparse cluster and a detector that counts) and the platform can fork;
-    results equal the serial run's up to floating-point summation order.
+    into up to that many consecutive ranges simulated by as many processes at once (:mod:`des.parallel`),
+    where the run has per-step work (a sparse cluster and a detector that counts) and the platform can fork;
+    the report equals one process's (to the bit where event times are exact binary fractions, as on the
+    shipped machine), but for ``Report.events``.
     """
     t0 = time.perf_counter()
     if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
