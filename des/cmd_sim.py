@@ -32,8 +32,9 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="write the utilization-over-time figure (.png, .pdf or .svg; no suffix: .png is added)")
     from .limits import jobs_arg
     p.add_argument("--jobs", type=jobs_arg, default=1,
-                   help="processes that share the steps of a run with per-step sparsity (default 1; the report "
-                        "is the same for any count on the shipped machines)")
+                   help="processes that share the steps of a run with per-step sparsity, in ranges of at least 8 "
+                        "steps (default 1; the report is the same for any count on the shipped machines; more "
+                        "processes than cores only cost memory)")
     p.add_argument("--no-cache", dest="use_cache", action="store_false",
                    help="zoo models: build the graph afresh, neither reading nor writing the prepared-graph cache "
                         "(see 'sqdm cache info')")
