@@ -34,7 +34,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=jobs_arg, default=1,
                    help="processes that share the steps of a run with per-step sparsity, in ranges of at least 8 "
                         "steps (default 1; the report is the same for any count on the shipped machines; more "
-                        "processes than cores only cost memory)")
+                        "processes than cores only cost memory and time)")
     p.add_argument("--no-cache", dest="use_cache", action="store_false",
                    help="zoo models: build the graph afresh, neither reading nor writing the prepared-graph cache "
                         "(see 'sqdm cache info')")
