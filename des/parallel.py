@@ -95,12 +95,16 @@ def run_in_ranges(loop: SamplingLoop, jobs: int, bar=None) -> tuple[ReportAccumu
             pending = [(b, p, c) for b, p, c in workers if b not in parts]
             multiprocessing.connection.wait([c for _, _, c in pending] + [p.sentinel for _, p, _ in pending], 0.2)
             for bounds, proc, conn in pending:
+                alive = proc.is_alive()  # first: a worker that had exited sent all it ever will before
                 if conn.poll():
                     try:
                         status, payload = conn.recv()
                     except EOFError:
                         status, payload = "died", None
-                elif not proc.is_alive():
+                    except Exception as e:  # noqa: BLE001 - e.g. an exception object that does not unpickle
+                        status, payload = "error", SimulationError(
+                            f"steps {bounds[0]}..{bounds[1] - 1}: unreadable result ({type(e).__name__}: {e})")
+                elif not alive:
                     status, payload = "died", None
                 else:
                     continue

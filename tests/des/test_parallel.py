@@ -159,3 +159,20 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(short_ranges, monkeypatch):
     monkeypatch.setattr(SamplingLoop, "run_range", _failing_range(lambda: os._exit(3)))
     with pytest.raises(SimulationError, match=r"steps 2\.\.3 ended without a result \(exit code 3"):
         simulate(graph("tiny-digits", "sqdm"), _hw(), steps=4, profile=profile("tiny-digits", 4), jobs=2)
+
+
+class _Unreadable(Exception):
+    """Pickles, but does not unpickle (its __init__ wants two arguments)."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a} {b}")
+
+
+def test_a_worker_result_that_does_not_unpickle_is_one_error(short_ranges, monkeypatch):
+    from des.engine import SamplingLoop
+
+    def boom():
+        raise _Unreadable("x", "y")
+    monkeypatch.setattr(SamplingLoop, "run_range", _failing_range(boom))
+    with pytest.raises(SimulationError, match=r"steps 2\.\.3: unreadable result"):
+        simulate(graph("tiny-digits", "sqdm"), _hw(), steps=4, profile=profile("tiny-digits", 4), jobs=2)
