@@ -105,10 +105,10 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
     out_dram = res.output_dram_bytes(g, node)
     out_bits = res.tensor_bits.get(node, VECTOR_BITS)
     fused_io = {"fused_out_dram_bytes": res.fused_write_bytes.get(node, 0.0),
-                 "fused_out_bits": res.fused_write_bits.get(node, 0.0),
-                 "fused_in_bytes": res.fused_read_bytes.get(node, 0.0),
-                 "fused_in_dram_bytes": res.fused_read_dram_bytes.get(node, 0.0),
-                 "fused_in_bits": res.fused_read_bits.get(node, 0.0)}
+                "fused_out_bits": res.fused_write_bits.get(node, 0.0),
+                "fused_in_bytes": res.fused_read_bytes.get(node, 0.0),
+                "fused_in_dram_bytes": res.fused_read_dram_bytes.get(node, 0.0),
+                "fused_in_bits": res.fused_read_bits.get(node, 0.0)}
     fused_in_dram = fused_io["fused_in_dram_bytes"]  # read with the input band (MAC) or slice (vector)
     tile_cap = working_bytes / 2 if hw.global_buffer.double_buffered else working_bytes
     if d["kind"] in MAC_KINDS:
@@ -121,6 +121,7 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
         w_el = d["weight_elements"] if d["kind"] != "matmul" else (
             math.prod(shapes[1]) if len(shapes) > 1 else 0)
         in_bytes, w_bytes, out_bytes = in_el * a_bits / 8, w_el * w_bits / 8, d["output_elements"] * out_bits / 8
+        held_in = in_bytes + fused_in_dram  # a band holds its input rows and the residual operands read with them
         w_resident = res.weights_resident and d["kind"] != "matmul"
         w_dram = 0.0 if w_resident else w_bytes
         if d["kind"] == "matmul":  # the second operand is an activation: DRAM only if its edge spilled
@@ -143,20 +144,18 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
         for bands in _candidates(orows):
             for chunks in _candidates(oc):
                 foot = (0 if w_resident else w_bytes / chunks) + out_bytes / (bands * chunks)
-                if depth * ((in_bytes + fused_in_dram) / bands + foot) > working_bytes:
+                if depth * (held_in / bands + foot) > working_bytes:
                     continue
                 first_chunk = (w_dram or (w_bytes if w_resident else 0.0)) / chunks if can_prefetch else 0.0
                 pre = first_chunk if 0 < first_chunk <= prefetch_room_bytes else 0.0
-                cand = _with(base, bands=bands, chunks=chunks, tile_footprint_bytes=foot,
-                                           band_bytes=(in_bytes + fused_in_dram) / bands, prefetched_weight_bytes=pre,
-                                           prefetch_host=prefetch_host if pre else "")
+                cand = _with(base, bands=bands, chunks=chunks, tile_footprint_bytes=foot, band_bytes=held_in / bands,
+                             prefetched_weight_bytes=pre, prefetch_host=prefetch_host if pre else "")
                 est, dram = tiling_estimate_cycles(cand, hw, prefetch_hidden_cycles)
                 key = (est, bands * chunks)
                 if best is None or key < best[0]:
                     best = (key, _with(cand, estimate_cycles=est, estimate_dram_cycles=dram))
         if best is None:
-            smallest = depth * ((in_bytes + fused_in_dram) / orows + (0 if w_resident else w_bytes / oc) +
-                                out_bytes / (orows * oc))
+            smallest = depth * (held_in / orows + (0 if w_resident else w_bytes / oc) + out_bytes / (orows * oc))
             raise CapacityError(f"node '{node}': smallest tile needs {smallest:,.0f} bytes but the global buffer "
                                 f"leaves {working_bytes:,.0f} bytes of working space (capacity "
                                 f"{hw.global_buffer.capacity_bytes:,} minus {res.reserved_bytes:,.0f} resident)")
