@@ -25,15 +25,16 @@ import dataclasses
 import math
 
 import networkx as nx
+import numpy as np
 
-from components import CapacityError, HardwareConfig
+from components import CapacityError, HardwareConfig, make_policy
 from workloads import MAC_KINDS
 
 from .analytical import flow_shop_cycles, node_cycles, prefetch_cycles, tile_phases, transfer_cycles
 from .plan import VECTOR_KIND_OF, NodePlan, vector_kind
 from .precision import VECTOR_BITS, mac_format, tensor_bits
 from .residency import Residency
-from .work import StepWork, tile_works
+from .work import StepWork, place_channels, tile_works
 
 __all__ = ["NodePlan", "plan_node", "plan_graph", "VECTOR_KIND_OF", "tiling_estimate_cycles"]
 
@@ -74,6 +75,21 @@ def _with(plan: NodePlan, **changes) -> NodePlan:
     return out
 
 
+def representative_work(plan: NodePlan, hw: HardwareConfig) -> StepWork:
+    """The work the tiling search costs a node with: every channel dense, except on a machine whose detector
+    labels channels, where a sparse-eligible node's channels are all sparse-labelled at the threshold's
+    zero fraction (the least sparse a sparse label gets) and placed as the engine places them: its input
+    channels split between the arrays, whose partial sums the vector unit adds per tile. Costing such a
+    node as an output-channel split would hide that merge from the search, which then prefers one large
+    tile that cannot overlap its merge with the next tile's compute."""
+    if not (plan.sparse_eligible and hw.sparse_cluster is not None and hw.detector is not None
+            and make_policy(hw.detector).counts_zeros and plan.in_channels > 0):
+        return StepWork()
+    labels = np.ones(plan.in_channels, dtype=bool)
+    zf = np.full(plan.in_channels, hw.detector.threshold)
+    return StepWork(sparse_mask=place_channels(plan, hw, labels, zf), zero_fraction=zf, compressed_mask=labels)
+
+
 def tiling_estimate_cycles(plan: NodePlan, hw: HardwareConfig, prefetch_hidden_cycles: float = 0.0
                            ) -> tuple[float, float]:
     """(pipelined cycles, DRAM busy cycles) of ``plan``'s tiling (every channel dense, weights as streamed
@@ -81,7 +97,7 @@ def tiling_estimate_cycles(plan: NodePlan, hw: HardwareConfig, prefetch_hidden_c
     one. A prefetched first weight chunk costs only what the host's free DRAM time
     (``prefetch_hidden_cycles``) cannot hide."""
     which = [(0, 0)] + ([(0, 1)] if plan.chunks > 1 else [])
-    tiles = tile_works(plan, hw, StepWork(), which=which)
+    tiles = tile_works(plan, hw, representative_work(plan, hw), which=which)
     first = tile_phases(hw, tiles[0])
     other = tile_phases(hw, tiles[-1])
     b, k = plan.bands, plan.chunks
