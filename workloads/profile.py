@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from .errors import ProfileMismatchError, WorkloadError, WorkloadFileError
+from .step_noise import add_step_noise, fit_step_noise
 
 __all__ = ["SparsityProfile", "synthetic_profile", "synthetic_profile_defaults", "fit_synthetic_profile",
            "eligible_nodes", "PROFILE_FORMAT_VERSION", "SYNTHETIC_DEFAULTS_FILE"]
@@ -192,10 +193,9 @@ def _split(flat: np.ndarray, steps: int, chans: list[int], ids: list[str]) -> di
 
 # -- the synthetic generator and its inverse, the fit ----------------------------------------------
 SYNTHETIC_DEFAULTS_FILE = Path(__file__).parent / "data" / "synthetic_profile.yaml"
-GENERATOR_FIELDS = ("mean", "node_spread", "channel_spread", "drift_per_step", "step_noise", "reference_steps",
-                    "seed")
+GENERATOR_FIELDS = ("mean", "node_spread", "channel_spread", "drift_per_step", "step_noise", "smooth_noise",
+                    "smooth_noise_root", "reference_steps", "seed")
 FIT_FIELDS = ("logit_clip",)
-FIT_DOF_PER_CHANNEL = 2  # the fit removes a mean and a slope per channel before measuring step_noise
 # Bisection for the offset (logit units): sigmoid(+-60) is 1 - 1e-26 / 1e-26, beyond any reachable mean; the
 # bracket halves each iteration, so 200 iterations or a 1e-12 bracket end it (float64 resolution).
 OFFSET_BRACKET_LOGIT = 60.0
@@ -237,9 +237,12 @@ def _check_generator_params(where: str, p: dict) -> None:
     """One-line :class:`WorkloadError` naming the first bad field of the generator parameters ``p``."""
     if not (_is_number(p["mean"]) and 0.0 <= p["mean"] <= 1.0):
         raise WorkloadError(f"{where}: mean={p['mean']!r} must be within [0, 1]")
-    for name in ("node_spread", "channel_spread", "drift_per_step", "step_noise"):
+    for name in ("node_spread", "channel_spread", "drift_per_step", "step_noise", "smooth_noise"):
         if not (_is_number(p[name]) and p[name] >= 0):
             raise WorkloadError(f"{where}: {name}={p[name]!r} must be a finite number >= 0")
+    root = p["smooth_noise_root"]
+    if not (_is_number(root) and 0.0 <= root < 1.0):
+        raise WorkloadError(f"{where}: smooth_noise_root={root!r} must be within [0, 1)")
     if not _is_count(p["reference_steps"], 1):
         raise WorkloadError(f"{where}: reference_steps={p['reference_steps']!r} must be a positive integer")
     if not _is_count(p["seed"], 0):
@@ -289,19 +292,24 @@ def synthetic_profile_defaults() -> dict:
 
 def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float | None = None, channel_spread: float | None = None,
                       node_spread: float | None = None, drift_per_step: float | None = None,
-                      step_noise: float | None = None, reference_steps: int | None = None,
+                      step_noise: float | None = None, smooth_noise: float | None = None,
+                      smooth_noise_root: float | None = None, reference_steps: int | None = None,
                       seed: int | None = None) -> SparsityProfile:
     """A seeded synthetic profile for ``g``'s eligible nodes; every parameter left at ``None`` takes its
     default from ``workloads/data/synthetic_profile.yaml`` (see :func:`synthetic_profile_defaults`).
 
     Zero fraction at step ``t`` (0-based) of channel ``c`` of a tensor::
 
-        sigmoid(offset + node_bias + channel_bias[c] + drift_rate[c] * (t - anchor) + noise[t, c])
+        sigmoid(offset + node_bias + channel_bias[c] + drift_rate[c] * (t - anchor) + wander[t, c] + jitter[t, c])
 
     all in logit units: ``node_bias ~ N(0, node_spread)`` per tensor; ``channel_bias ~ N(0,
     channel_spread)`` per channel, centred over the tensor's channels (so a tensor's mean logit is its
     ``node_bias``, what the fit's ``node_spread`` measures); ``drift_rate ~ N(0, drift_per_step)`` (logits
-    per sampling step) per channel; ``noise ~ N(0, step_noise)`` per (step, channel). The drift is defined per step, not per run: step
+    per sampling step) per channel; ``wander`` a smooth excursion per channel (a stationary AR(2) series over
+    the steps, standard deviation ``smooth_noise``, double root ``smooth_noise_root``) and ``jitter ~ N(0,
+    step_noise)`` per (step, channel), as :mod:`workloads.step_noise` defines and fits them: measured
+    channels wander smoothly from step to step, which is what a per-step detector relies on. The drift is
+    defined per step, not per run: step
     ``t`` looks the same whatever ``steps`` is. ``anchor = (reference_steps - 1) / 2``, the middle of the
     reference horizon (the steps the defaults were fitted over), where a channel sits at its fitted mean.
 
@@ -318,8 +326,8 @@ def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float | None = None, c
     do. :func:`fit_synthetic_profile` is the inverse (parameters from a measured profile).
     """
     given = {"mean": mean, "node_spread": node_spread, "channel_spread": channel_spread,
-             "drift_per_step": drift_per_step, "step_noise": step_noise, "reference_steps": reference_steps,
-             "seed": seed}
+             "drift_per_step": drift_per_step, "step_noise": step_noise, "smooth_noise": smooth_noise,
+             "smooth_noise_root": smooth_noise_root, "reference_steps": reference_steps, "seed": seed}
     defaults = _defaults_file()[0]
     p = {k: (defaults[k] if v is None else v) for k, v in given.items()}
     _check_generator_params("synthetic profile", p)
@@ -341,8 +349,10 @@ def synthetic_profile(g: nx.DiGraph, steps: int, *, mean: float | None = None, c
         # centred per tensor, so the tensor's mean logit is its node_bias (what the fit's node_spread measures)
         bias = rng.normal(0, p["node_spread"]) + (channel_bias - channel_bias.mean())
         static[key] = (bias, rng.normal(0, p["drift_per_step"], size=c))
-    # Row t holds step t's noise of every tensor: drawing more steps only appends rows (prefix property).
-    noise = rng.normal(0, p["step_noise"], size=(horizon, sum(k[1] for k in sources)))
+    # Row t holds step t's noise of every tensor: drawing more steps only appends rows, and the wander is
+    # causal (row t depends on rows <= t), so the prefix property holds.
+    noise = add_step_noise(np.zeros((horizon, sum(k[1] for k in sources))), rng, p["step_noise"],
+                           p["smooth_noise"], p["smooth_noise_root"])
     from_anchor_steps = (np.arange(horizon) - (ref - 1) / 2.0)[:, None]
     by_source, col = {}, 0
     for key in sources:
@@ -380,10 +390,11 @@ def fit_synthetic_profile(zero_fraction: dict[str, np.ndarray], *, logit_clip: f
     The inverse of the generator, in logit space (fractions clipped to ``[logit_clip, 1 - logit_clip]``,
     default: the ``fit.logit_clip`` the shipped defaults were fitted with), with ``t`` the step index
     centred on the middle of the ``T`` steps: ``node_spread`` = std of the per-node mean logits;
-    ``channel_spread`` = std of the per-channel mean logits around their node's mean;
-    ``drift_per_step`` = std of the per-channel least-squares slopes over ``t`` (logits per step);
-    ``step_noise`` = rms of the residuals after each channel's mean and slope (``T - 2`` degrees of freedom
-    per channel, so it is unbiased for the generator's parameter); ``mean`` = the unweighted
+    ``channel_spread`` (the per-channel mean logits around their node's mean), ``drift_per_step`` (the
+    per-channel least-squares slopes over ``t``, logits per step), ``step_noise``, ``smooth_noise`` and
+    ``smooth_noise_root`` (what is left after each channel's mean and slope, and how smooth it is over the
+    steps) jointly by second moments, :func:`workloads.step_noise.fit_step_noise` (the wander's share of
+    the channel means and slopes is not counted again in the first two); ``mean`` = the unweighted
     mean zero fraction (what the generator hits over ``reference_steps``); ``reference_steps`` = ``T``
     (the horizon the fit describes: the generator anchors the drift at its middle, as the fit does).
     """
@@ -396,28 +407,14 @@ def fit_synthetic_profile(zero_fraction: dict[str, np.ndarray], *, logit_clip: f
     if len(lengths) != 1:
         raise WorkloadError(f"synthetic profile fit: nodes have different step counts {sorted(lengths)}")
     steps = lengths.pop()
-    from_middle_steps = (np.arange(steps) - (steps - 1) / 2.0)[:, None]
-    sum_sq = float((from_middle_steps ** 2).sum())
-    node_means, chan_dev, slopes, resid, total, count = [], [], [], [], 0.0, 0
+    node_means, logits, total, count = [], [], 0.0, 0
     for a in zero_fraction.values():
         a = np.asarray(a, np.float64)
         total += a.sum()
         count += a.size
         q = np.clip(a, clip, 1 - clip)
         L = np.log(q / (1 - q))
-        cm = L.mean(0)
-        nm = cm.mean()
-        node_means.append(nm)
-        chan_dev.append(cm - nm)
-        slope = (from_middle_steps * (L - cm)).sum(0) / sum_sq if sum_sq > 0 else np.zeros_like(cm)
-        slopes.append(slope)
-        resid.append((L - cm - from_middle_steps * slope).ravel())
-    cat = np.concatenate
-    res = cat(resid)
-    # each channel's mean and slope take 2 of its T degrees of freedom: divide by T - 2 so a synthetic
-    # profile's step_noise is recovered without bias
-    noise_dof = res.size * (steps - FIT_DOF_PER_CHANNEL) / steps
-    step_noise = float(np.sqrt((res ** 2).sum() / noise_dof)) if noise_dof > 0 else 0.0
+        node_means.append(L.mean())
+        logits.append(L)
     return {"mean": float(total / count) if count else 0.0, "node_spread": float(np.std(node_means)),
-            "channel_spread": float(np.std(cat(chan_dev))), "drift_per_step": float(np.std(cat(slopes))),
-            "step_noise": step_noise, "reference_steps": int(steps), "logit_clip": clip}
+            **fit_step_noise(logits), "reference_steps": int(steps), "logit_clip": clip}

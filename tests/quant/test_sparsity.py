@@ -47,13 +47,13 @@ def test_info_and_fitted_synthetic(profile, relu_graph):
     f = info["fitted_synthetic"]
     syn = synthetic_profile(relu_graph, 5, seed=1, **{k: f[k] for k in
                             ("mean", "channel_spread", "node_spread", "drift_per_step", "reference_steps",
-                             "step_noise")})
+                             "step_noise", "smooth_noise", "smooth_noise_root")})
     assert syn.mean() == pytest.approx(profile.mean(), abs=1e-4)
 
 
 def test_fit_recovers_synthetic_parameters(relu_graph):
     syn = synthetic_profile(relu_graph, 40, mean=0.5, channel_spread=1.0, node_spread=0.5, drift_per_step=0.04,
-                            step_noise=0.2, reference_steps=40, seed=3)
+                            step_noise=0.2, smooth_noise=0.0, reference_steps=40, seed=3)
     f = fit_synthetic(syn.zero_fraction, logit_clip=1e-6)
     assert f["mean"] == pytest.approx(0.5, abs=1e-4)
     assert f["channel_spread"] == pytest.approx(1.0, rel=0.15)

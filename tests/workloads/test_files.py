@@ -151,7 +151,8 @@ def test_generator_hits_mean(g, mean):
 
 
 def test_generator_spread_drift_and_seed(g):
-    kw = dict(steps=10, mean=0.5, channel_spread=1.0, drift_per_step=0.33, step_noise=0.0)  # ~3 logits over 9 steps
+    kw = dict(steps=10, mean=0.5, channel_spread=1.0, drift_per_step=0.33, step_noise=0.0,  # ~3 logits over 9 steps
+              smooth_noise=0.0)
     a = synthetic_profile(g, **kw, seed=1)
     b = synthetic_profile(g, **kw, seed=1)
     c = synthetic_profile(g, **kw, seed=2)
@@ -160,7 +161,8 @@ def test_generator_spread_drift_and_seed(g):
     assert not np.array_equal(a.zero_fraction[n], c.zero_fraction[n])
     assert a.zero_fraction[n][0].std() > 0.01  # channels differ
     assert np.abs(a.zero_fraction[n][-1] - a.zero_fraction[n][0]).mean() > 0.05  # channels drift over steps
-    flat = synthetic_profile(g, steps=4, mean=0.4, channel_spread=0, node_spread=0, drift_per_step=0, step_noise=0)
+    flat = synthetic_profile(g, steps=4, mean=0.4, channel_spread=0, node_spread=0, drift_per_step=0, step_noise=0,
+                             smooth_noise=0)
     for arr in flat.zero_fraction.values():
         np.testing.assert_allclose(arr, 0.4, atol=1e-5)
 

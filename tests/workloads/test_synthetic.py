@@ -1,4 +1,5 @@
-"""The synthetic profile: one source of defaults, a per-step drift (prefix property), the fit as its inverse."""
+"""The synthetic profile: one source of defaults, a per-step drift and a smooth per-channel wander (prefix
+property), the fit as its inverse, and the measured profile's step-to-step behaviour reproduced."""
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from workloads import (SYNTHETIC_DEFAULTS_FILE, SparsityProfile, WorkloadError, 
 
 ROOT = Path(__file__).resolve().parents[2]
 MEASURED = ROOT / "docs" / "tiny-digits-sqdm.profile.npz"
-SPREADS = ("node_spread", "channel_spread", "drift_per_step", "step_noise")
+SPREADS = ("node_spread", "channel_spread", "drift_per_step", "step_noise", "smooth_noise", "smooth_noise_root")
+NO_WANDER = {"smooth_noise": 0.0, "smooth_noise_root": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,8 @@ def test_prefix_property(g, short, long):
     assert a.info["offset_logit"] == b.info["offset_logit"]  # solved over reference_steps, not the run
     assert _same(synthetic_profile(g, short, drift_per_step=0.4, seed=5, reference_steps=4),
                  synthetic_profile(g, long, drift_per_step=0.4, seed=5, reference_steps=4), short)
+    assert _same(synthetic_profile(g, short, seed=2, **NO_WANDER), synthetic_profile(g, long, seed=2, **NO_WANDER),
+                 short)
 
 
 def test_mean_is_hit_over_the_reference_horizon(g):
@@ -62,7 +66,8 @@ def test_mean_is_hit_over_the_reference_horizon(g):
 def test_drift_is_per_step(g):
     """With the other terms off, each channel's logit moves by the same drift rate every step, from the
     first step to far beyond the reference horizon, and the rates spread by drift_per_step."""
-    p = synthetic_profile(g, 60, channel_spread=0.0, node_spread=0.0, step_noise=0.0, drift_per_step=0.02, mean=0.5)
+    p = synthetic_profile(g, 60, channel_spread=0.0, node_spread=0.0, step_noise=0.0, drift_per_step=0.02, mean=0.5,
+                          **NO_WANDER)
     n = p.node_ids[0]
     logit = np.log(p.zero_fraction[n].astype(np.float64) / (1 - p.zero_fraction[n]))
     rate = np.diff(logit, axis=0)
@@ -72,39 +77,99 @@ def test_drift_is_per_step(g):
 
 def test_fit_recovers_generator_parameters(g):
     truth = {"mean": 0.5, "node_spread": 0.3, "channel_spread": 1.0, "drift_per_step": 0.08, "step_noise": 0.2}
-    syn = synthetic_profile(g, 30, reference_steps=30, seed=3, **truth)
+    syn = synthetic_profile(g, 30, reference_steps=30, seed=3, **truth, **NO_WANDER)
     f = fit_synthetic_profile(syn.zero_fraction, logit_clip=1e-6)
     assert f["reference_steps"] == 30 and f["mean"] == pytest.approx(0.5, abs=1e-5)
     assert f["channel_spread"] == pytest.approx(1.0, rel=0.1)
     assert f["drift_per_step"] == pytest.approx(0.08, rel=0.1)
-    assert f["step_noise"] == pytest.approx(0.2, rel=0.05)
+    # no wander in: the noise out is white (a short-memory wander and jitter are the same thing to the fit)
+    total = f["step_noise"] ** 2 + f["smooth_noise"] ** 2
+    assert np.sqrt(total) == pytest.approx(0.2, rel=0.1)
+    r = f["smooth_noise_root"]
+    assert f["smooth_noise"] ** 2 * 2 * r / (1 + r * r) / total < 0.05  # the fitted noise's lag-1 correlation
+
+
+def test_fit_recovers_a_wander(g):
+    """A smooth wander under white jitter is told apart from both, and from the channel spread and drift,
+    over a horizon several times its memory."""
+    truth = {"channel_spread": 1.0, "drift_per_step": 0.02, "step_noise": 0.2, "smooth_noise": 0.8,
+             "smooth_noise_root": 0.6}
+    syn = synthetic_profile(g, 80, reference_steps=80, seed=4, mean=0.5, **truth)
+    f = fit_synthetic_profile(syn.zero_fraction, logit_clip=1e-6)
+    for k, rel in (("channel_spread", 0.1), ("step_noise", 0.15), ("smooth_noise", 0.1)):
+        assert f[k] == pytest.approx(truth[k], rel=rel), k
+    assert f["smooth_noise_root"] == pytest.approx(0.6, abs=0.05)
+    assert f["drift_per_step"] == pytest.approx(0.02, abs=0.01)
+
+
+def test_wander_has_the_stated_correlation():
+    """The wander alone: N(0, smooth_noise) at every step, lag-k correlation r^k (1 + k (1 - r^2) / (1 + r^2)),
+    from the first step on (a stationary start)."""
+    from workloads.step_noise import add_step_noise, wander_correlation
+    x = add_step_noise(np.zeros((12, 40000)), np.random.default_rng(0), 0.0, 1.5, 0.8)
+    assert x.std(axis=1) == pytest.approx(np.full(12, 1.5), rel=0.03)
+    emp = np.corrcoef(x)
+    np.testing.assert_allclose(emp, wander_correlation(12, 0.8), atol=0.03)
+    assert wander_correlation(3, 0.8)[0, 1] == pytest.approx(2 * 0.8 / (1 + 0.64))
 
 
 def test_shipped_defaults_are_the_fit_of_the_measured_profile(g):
     """The data file's spreads = fit_synthetic_profile over the measured profile's convolutions (rounded to 3
-    significant digits); the drift is the stored over-the-run fit / (20 - 1) step intervals."""
+    significant digits)."""
     measured = SparsityProfile.load(MEASURED)
     fit = fit_synthetic_profile(_conv(g, measured.zero_fraction))
     d = synthetic_profile_defaults()
     assert fit["reference_steps"] == measured.steps == d["reference_steps"]
     for k in SPREADS:
         assert d[k] == pytest.approx(fit[k], rel=5e-3), k
-    stored = measured.info["fitted_synthetic_conv_only"]  # written by the fit of before (drift over the run)
-    assert fit["drift_per_step"] == pytest.approx(stored["step_drift"] / (measured.steps - 1), rel=1e-9)
 
 
-def test_synthetic_at_20_steps_matches_the_measured_spreads(g):
-    """The default synthetic profile at the fitted horizon, fitted the same way, has the measured spreads
-    (node_spread, from 20 tensors, is the noisiest estimate)."""
-    measured = fit_synthetic_profile(_conv(g, SparsityProfile.load(MEASURED).zero_fraction))
-    syn = fit_synthetic_profile(_conv(g, synthetic_profile(g, measured["reference_steps"]).zero_fraction))
+def _step_stats(g, zf: dict, threshold: float = 0.3) -> dict:
+    """What a per-step detector sees: how often a channel's label at step t equals its label at t + 1, the
+    rms step-to-step change of the logits, the pooled lag-1 correlation of the detrended logits, and the
+    spread of the channels' mean logits."""
+    same, diffs, num, den, chan = [], [], 0.0, 0.0, []
+    for a in _conv(g, zf).values():
+        a = np.asarray(a, np.float64)
+        lab = a > threshold
+        same.append(lab[1:] == lab[:-1])
+        q = np.clip(a, 0.01, 0.99)
+        L = np.log(q / (1 - q))
+        diffs.append(np.diff(L, axis=0))
+        t = np.arange(len(L)) - (len(L) - 1) / 2.0
+        r = L - L.mean(0) - t[:, None] * ((t[:, None] * (L - L.mean(0))).sum(0) / (t @ t))
+        num, den = num + float((r[1:] * r[:-1]).sum()), den + float((r * r).sum())
+        chan.append(L.mean(0) - L.mean())
+    return {"label_kept": float(np.mean(np.concatenate([s.ravel() for s in same]))),
+            "rms_step_change": float(np.sqrt(np.mean(np.concatenate([d.ravel() for d in diffs]) ** 2))),
+            "lag1": num / den, "channel_spread": float(np.std(np.concatenate(chan)))}
+
+
+def test_synthetic_at_20_steps_moves_like_the_measured_profile(g):
+    """The default synthetic profile over the fitted horizon moves from step to step as the measured one
+    does (what a per-step detector relies on), and has its spreads; independent steps (the generator
+    without its wander, spreads fitted that way) would not: they change a channel's label twice as often."""
+    measured_zf = SparsityProfile.load(MEASURED).zero_fraction
+    measured = fit_synthetic_profile(_conv(g, measured_zf))
+    ref = measured["reference_steps"]
+    syn = fit_synthetic_profile(_conv(g, synthetic_profile(g, ref).zero_fraction))
     assert syn["mean"] == pytest.approx(measured["mean"], abs=0.02)  # 0.65 (PAPER.md) vs measured 0.642
-    for k, rel in (("channel_spread", 0.05), ("drift_per_step", 0.05), ("step_noise", 0.05), ("node_spread", 0.3)):
+    for k, rel in (("step_noise", 0.1), ("smooth_noise", 0.15), ("drift_per_step", 0.15), ("node_spread", 0.5)):
         assert syn[k] == pytest.approx(measured[k], rel=rel), k
+    m, s = _step_stats(g, measured_zf), _step_stats(g, synthetic_profile(g, ref).zero_fraction)
+    assert s["lag1"] == pytest.approx(m["lag1"], abs=0.1)
+    assert s["rms_step_change"] == pytest.approx(m["rms_step_change"], rel=0.2)
+    assert s["channel_spread"] == pytest.approx(m["channel_spread"], rel=0.15)
+    assert abs(s["label_kept"] - m["label_kept"]) < 0.04
+    iid = synthetic_profile(g, ref, channel_spread=1.35, drift_per_step=0.157, step_noise=0.594, **NO_WANDER)
+    i = _step_stats(g, iid.zero_fraction)  # the generator's defaults before the wander
+    assert i["lag1"] < 0 and i["rms_step_change"] > 1.5 * m["rms_step_change"]
+    assert (1 - i["label_kept"]) > 2 * (1 - m["label_kept"])
 
 
 @pytest.mark.parametrize("field,value,match", [
     ("drift_per_step", -0.1, "drift_per_step=-0.1"), ("reference_steps", 0, "reference_steps=0"),
+    ("smooth_noise", -1.0, "smooth_noise=-1.0"), ("smooth_noise_root", 1.0, "smooth_noise_root=1.0"),
     ("seed", -1, "seed=-1"), ("step_noise", float("nan"), "step_noise=nan"), ("mean", True, "mean=True")])
 def test_bad_generator_arguments(g, field, value, match):
     with pytest.raises(WorkloadError, match=match):
