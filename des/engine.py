@@ -525,11 +525,13 @@ def simulate(g: nx.DiGraph, hw: HardwareConfig, *, steps: int = 1, profile: Spar
         raise SimulationError(f"machine '{hw.name}' has a sparse cluster and '{g.graph.get('model')}' has "
                               f"{len(elig)} sparse-eligible nodes: a sparsity profile is needed")
     res = plan_residency(g, mapping_hw or hw)
+    # the tiling search costs each sparse-eligible node with the zero fractions the detector starts from
+    expected = {n: profile.calibration(n) for n in elig} if uses_sparse and profile is not None else None
     if plan_cache:
         from .plan_cache import prepared_plans
-        plans = prepared_plans(g, mapping_hw or hw, res)
+        plans = prepared_plans(g, mapping_hw or hw, res, expected)
     else:
-        plans = plan_graph(g, mapping_hw or hw, res)
+        plans = plan_graph(g, mapping_hw or hw, res, expected)
     _check_formats(g, hw, plans)
     zf = profile.zero_fraction if profile is not None else {}
     # ReLU node -> one of its sparse-eligible consumers (they all read the same zeros); the detector

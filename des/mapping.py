@@ -10,7 +10,9 @@ the next band and tile load while the current ones compute.
 Among the tilings that fit, the search keeps the one with the least **pipelined time**: the analytical
 model's flow-shop bound (:mod:`des.analytical`: first load + compute of every tile + last write-back,
 or all loads + write-backs when DRAM binds, or the global buffer's ports), costed on a representative
-band-first and a following tile built by :mod:`des.work` with every channel dense, so DRAM access
+band-first and a following tile built by :mod:`des.work` with every channel dense (a sparse-eligible
+node on a labelling machine: with its first step's labels and placement from the profile's calibration,
+:func:`representative_work`), so DRAM access
 patterns (address mapping), the arrays' VN mappings (utilization) and the buffer's ports all count.
 Small tiles hide the first load but cost array utilization and more weight traffic; large ones expose
 it: the bound weighs both. Ties go to fewer tiles, then less DRAM traffic. No fitting tiling is a
@@ -27,7 +29,7 @@ import math
 import networkx as nx
 import numpy as np
 
-from components import CapacityError, HardwareConfig, make_policy
+from components import CapacityError, HardwareConfig, labels_from_zero_fraction, make_policy
 from workloads import MAC_KINDS
 
 from .analytical import flow_shop_cycles, node_cycles, prefetch_cycles, tile_phases, transfer_cycles
@@ -36,7 +38,7 @@ from .precision import VECTOR_BITS, mac_format, tensor_bits
 from .residency import Residency
 from .work import StepWork, place_channels, tile_works
 
-__all__ = ["NodePlan", "plan_node", "plan_graph", "VECTOR_KIND_OF", "tiling_estimate_cycles"]
+__all__ = ["NodePlan", "plan_node", "plan_graph", "VECTOR_KIND_OF", "tiling_estimate_cycles", "representative_work"]
 
 def _plane(shape: list[int]) -> tuple[int, int, int]:
     """(channels, rows, cols) of an activation shape: NCHW conv input, [M, K] linear, [B, M, K] matmul."""
@@ -75,29 +77,32 @@ def _with(plan: NodePlan, **changes) -> NodePlan:
     return out
 
 
-def representative_work(plan: NodePlan, hw: HardwareConfig) -> StepWork:
-    """The work the tiling search costs a node with: every channel dense, except on a machine whose detector
-    labels channels, where a sparse-eligible node's channels are all sparse-labelled at the threshold's
-    zero fraction (the least sparse a sparse label gets) and placed as the engine places them: its input
-    channels split between the arrays, whose partial sums the vector unit adds per tile. Costing such a
-    node as an output-channel split would hide that merge from the search, which then prefers one large
-    tile that cannot overlap its merge with the next tile's compute."""
-    if not (plan.sparse_eligible and hw.sparse_cluster is not None and hw.detector is not None
-            and make_policy(hw.detector).counts_zeros and plan.in_channels > 0):
+def representative_work(plan: NodePlan, hw: HardwareConfig, expected_zero_fraction: np.ndarray | None = None
+                        ) -> StepWork:
+    """The work the tiling search costs a node with: every channel dense, unless the node is sparse-eligible on
+    a machine whose detector labels channels and its expected per-channel zero fractions are known (the
+    sparsity profile's calibration, from which the detector labels the first step): then the first
+    step's work, labels from the threshold and channels placed as the engine places them. So the search
+    sees what the node will do: the input channels split between the arrays, the vector unit's per-tile
+    merge of their partial sums, the compressed reads. Costed as an all-dense output-channel split, it
+    did not see the merge and, given a larger buffer, chose one large tile that cannot overlap its merge
+    with the next tile's compute (SQ-DM with twice the buffer was 0.09% slower on ddpm-cifar10)."""
+    if (expected_zero_fraction is None or not plan.sparse_eligible or hw.sparse_cluster is None
+            or hw.detector is None or not make_policy(hw.detector).counts_zeros):
         return StepWork()
-    labels = np.ones(plan.in_channels, dtype=bool)
-    zf = np.full(plan.in_channels, hw.detector.threshold)
+    zf = np.asarray(expected_zero_fraction, dtype=float)
+    labels = labels_from_zero_fraction(zf, hw.detector.threshold)
     return StepWork(sparse_mask=place_channels(plan, hw, labels, zf), zero_fraction=zf, compressed_mask=labels)
 
 
-def tiling_estimate_cycles(plan: NodePlan, hw: HardwareConfig, prefetch_hidden_cycles: float = 0.0
-                           ) -> tuple[float, float]:
-    """(pipelined cycles, DRAM busy cycles) of ``plan``'s tiling (every channel dense, weights as streamed
-    each evaluation): the analytical flow-shop bound over its tiles, from a band-first tile and a following
-    one. A prefetched first weight chunk costs only what the host's free DRAM time
-    (``prefetch_hidden_cycles``) cannot hide."""
+def tiling_estimate_cycles(plan: NodePlan, hw: HardwareConfig, prefetch_hidden_cycles: float = 0.0,
+                           work: StepWork | None = None) -> tuple[float, float]:
+    """(pipelined cycles, DRAM busy cycles) of ``plan``'s tiling doing ``work`` (default: every channel
+    dense; weights as streamed each evaluation): the analytical flow-shop bound over its tiles, from a
+    band-first tile and a following one. A prefetched first weight chunk costs only what the host's free
+    DRAM time (``prefetch_hidden_cycles``) cannot hide."""
     which = [(0, 0)] + ([(0, 1)] if plan.chunks > 1 else [])
-    tiles = tile_works(plan, hw, representative_work(plan, hw), which=which)
+    tiles = tile_works(plan, hw, work if work is not None else StepWork(), which=which)
     first = tile_phases(hw, tiles[0])
     other = tile_phases(hw, tiles[-1])
     b, k = plan.bands, plan.chunks
@@ -105,17 +110,19 @@ def tiling_estimate_cycles(plan: NodePlan, hw: HardwareConfig, prefetch_hidden_c
     sum_load, sum_write = b * first.load + n_other * other.load, b * first.write + n_other * other.write
     est = flow_shop_cycles(first, other, sum_load, b * first.compute + n_other * other.compute, sum_write,
                            b * first.gb_port + n_other * other.gb_port, hw.global_buffer.ports, 0.0,
-                           b * first.dram + n_other * other.dram, hw.dram.row_hit_latency_cycles)
+                           b * first.dram + n_other * other.dram, hw.dram.row_hit_latency_cycles,
+                           b * first.merge + n_other * other.merge)
     exposed = max(prefetch_cycles(hw, plan.prefetched_weight_bytes) - prefetch_hidden_cycles, 0.0)
     return est + exposed, sum_load + sum_write
 
 
 def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, working_bytes: float,
-              prefetch_room_bytes: float = 0.0, prefetch_host: str = "", prefetch_hidden_cycles: float = 0.0
-              ) -> NodePlan:
+              prefetch_room_bytes: float = 0.0, prefetch_host: str = "", prefetch_hidden_cycles: float = 0.0,
+              expected_zero_fraction: np.ndarray | None = None) -> NodePlan:
     """The plan of one node (see the module docstring). ``prefetch_room_bytes``: global-buffer space the
     previous tiled node (``prefetch_host``) leaves free, where this node's first weight chunk may be
-    prefetched while that node runs (``residency.prefetch_next_weights``)."""
+    prefetched while that node runs (``residency.prefetch_next_weights``). ``expected_zero_fraction``: the
+    node's per-input-channel zero fractions the search costs it with (:func:`representative_work`)."""
     d = g.nodes[node]
     in_dram = res.input_dram_bytes(g, node)
     out_dram = res.output_dram_bytes(g, node)
@@ -166,7 +173,8 @@ def plan_node(g: nx.DiGraph, node: str, hw: HardwareConfig, res: Residency, work
                 pre = first_chunk if 0 < first_chunk <= prefetch_room_bytes else 0.0
                 cand = _with(base, bands=bands, chunks=chunks, tile_footprint_bytes=foot, band_bytes=held_in / bands,
                              prefetched_weight_bytes=pre, prefetch_host=prefetch_host if pre else "")
-                est, dram = tiling_estimate_cycles(cand, hw, prefetch_hidden_cycles)
+                est, dram = tiling_estimate_cycles(cand, hw, prefetch_hidden_cycles,
+                                                   representative_work(cand, hw, expected_zero_fraction))
                 key = (est, bands * chunks)
                 if best is None or key < best[0]:
                     best = (key, _with(cand, estimate_cycles=est, estimate_dram_cycles=dram))
@@ -222,9 +230,13 @@ def in_use_bytes(plan: NodePlan, hw: HardwareConfig) -> float:
     return depth * (plan.band_bytes + plan.tile_footprint_bytes)
 
 
-def plan_graph(g: nx.DiGraph, hw: HardwareConfig, res: Residency) -> dict[str, NodePlan]:
+def plan_graph(g: nx.DiGraph, hw: HardwareConfig, res: Residency,
+               expected_zero_fraction: dict[str, np.ndarray] | None = None) -> dict[str, NodePlan]:
     """Plans of every node, in execution order; each MAC node's first weight chunk is prefetched during
-    the previous tiled node when it fits in the space that node leaves free."""
+    the previous tiled node when it fits in the space that node leaves free. ``expected_zero_fraction``:
+    per sparse-eligible node, the zero fractions its tiling is costed with (the profile's calibration;
+    :func:`representative_work`), so a plan is chosen for the work the node will do."""
+    expected = expected_zero_fraction or {}
     working = hw.global_buffer.capacity_bytes - res.reserved_bytes
     if working <= 0:
         raise CapacityError(f"global buffer: {res.reserved_bytes:,.0f} resident bytes leave no working space "
@@ -234,7 +246,8 @@ def plan_graph(g: nx.DiGraph, hw: HardwareConfig, res: Residency) -> dict[str, N
     for n in sorted(g.nodes, key=lambda n: g.nodes[n]["order"]):
         room = working - in_use_bytes(host, hw) if host is not None else 0.0
         hidden = host.estimate_cycles - host.estimate_dram_cycles if host is not None else 0.0
-        p = plan_node(g, n, hw, res, working, room, host.node if host is not None else "", max(hidden, 0.0))
+        p = plan_node(g, n, hw, res, working, room, host.node if host is not None else "", max(hidden, 0.0),
+                      expected.get(n))
         plans[n] = p
         if p.kind != "fused":
             host = p

@@ -9,8 +9,9 @@ info|clear`` lists and removes them; ``--no-cache`` bypasses both caches).
 
 **Key.** The SHA-256 of the graph (its workload-file JSON, keys sorted), of the machine the plans are for
 (its configuration as JSON, every field), and of every source file of ``des/`` and ``components/`` (so any
-change to a cost model makes new entries), the cache format version and the installed versions
-(:func:`workloads.cache.package_versions`).
+change to a cost model makes new entries), of the expected zero fractions the sparse-eligible nodes are
+costed with (the profile's calibration, :func:`des.mapping.representative_work`), the cache format
+version and the installed versions (:func:`workloads.cache.package_versions`).
 
 **Entry.** ``<model>-<24 hex of the key digest>.plans``, the header-and-checksum layout of a graph entry
 (:func:`workloads.cache.read_entry`); the body is JSON ``{"fields": [...], "rows": [[...], ...]}``, one row
@@ -29,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 
 from components import HardwareConfig
 
@@ -60,14 +62,26 @@ def _sha(data: str) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def plan_key(g: nx.DiGraph, hw: HardwareConfig) -> dict:
-    """The cache key of ``g``'s plans on ``hw`` (module docstring)."""
+def plan_key(g: nx.DiGraph, hw: HardwareConfig, expected_zero_fraction: dict | None = None) -> dict:
+    """The cache key of ``g``'s plans on ``hw`` costed with ``expected_zero_fraction`` (module docstring)."""
     from workloads.cache import package_versions, source_digest
     from workloads.graphio import graph_to_dict
     return {"model": str(g.graph.get("model") or "graph"),
             "graph_sha256": _sha(json.dumps(graph_to_dict(g), sort_keys=True, separators=(",", ":"))),
             "hardware_sha256": _sha(hw.model_dump_json()), "source_sha256": source_digest(_sources()),
-            "plan_cache_version": PLAN_CACHE_VERSION, "versions": package_versions()}
+            "plan_cache_version": PLAN_CACHE_VERSION, "versions": package_versions(),
+            "expected_zero_fraction_sha256": _zf_digest(expected_zero_fraction)}
+
+
+def _zf_digest(expected: dict | None) -> str:
+    """SHA-256 of the expected zero fractions (node names and float64 values, in name order); '' for none."""
+    if not expected:
+        return ""
+    h = hashlib.sha256()
+    for n in sorted(expected):
+        h.update(n.encode("utf-8") + b"\0")
+        h.update(np.ascontiguousarray(expected[n], dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def _entry_path(key: dict, folder: Path) -> Path:
@@ -108,18 +122,19 @@ def _decode(body: bytes, g: nx.DiGraph, where: str) -> dict[str, NodePlan]:
     return plans
 
 
-def prepared_plans(g: nx.DiGraph, hw: HardwareConfig, res: Residency) -> dict[str, NodePlan]:
-    """``plan_graph(g, hw, res)``: from the cache when a valid entry exists (module docstring), else
-    computed and stored (``res`` is :func:`des.residency.plan_residency` of ``g`` on ``hw``, so the key
-    covers it)."""
+def prepared_plans(g: nx.DiGraph, hw: HardwareConfig, res: Residency,
+                   expected_zero_fraction: dict | None = None) -> dict[str, NodePlan]:
+    """``plan_graph(g, hw, res, expected_zero_fraction)``: from the cache when a valid entry exists (module
+    docstring), else computed and stored (``res`` is :func:`des.residency.plan_residency` of ``g`` on
+    ``hw``, so the key covers it)."""
     from workloads.cache import cache_dir, note, read_entry, write_entry
     from workloads.errors import WorkloadFileError
 
     from .mapping import plan_graph
     folder = cache_dir()
     if folder is None:
-        return plan_graph(g, hw, res)
-    key = plan_key(g, hw)
+        return plan_graph(g, hw, res, expected_zero_fraction)
+    key = plan_key(g, hw, expected_zero_fraction)
     path = _entry_path(key, folder)
     try:
         body = read_entry(path, key, fmt=PLAN_CACHE_FORMAT, version=PLAN_CACHE_VERSION, what="plan cache entry",
@@ -129,7 +144,7 @@ def prepared_plans(g: nx.DiGraph, hw: HardwareConfig, res: Residency) -> dict[st
         pass
     except (WorkloadFileError, OSError) as e:
         note(f"{e}; planning again")
-    plans = plan_graph(g, hw, res)
+    plans = plan_graph(g, hw, res, expected_zero_fraction)
     try:
         write_entry(path, key, _encode(plans), fmt=PLAN_CACHE_FORMAT, version=PLAN_CACHE_VERSION)
     except (OSError, TypeError, ValueError) as e:  # components.fileio.OutputPathError is a ValueError

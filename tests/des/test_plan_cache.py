@@ -68,6 +68,20 @@ def test_another_machine_is_another_entry(cdir, searches):
     assert len(searches) == 2 and len(_plan_entries()) == 2
 
 
+def test_another_expected_sparsity_is_another_entry(cdir, searches):
+    """The search costs sparse-eligible nodes with the profile's calibration, so the key holds it; a
+    machine that labels nothing (detector off) is planned without it."""
+    g, hw = graph("tiny-digits", "sqdm"), load_hardware("sqdm")
+    simulate(g, hw, steps=2, profile=profile("tiny-digits", 2), progress=False, plan_cache=True)
+    other = profile("tiny-digits", 2, mean=0.3)
+    simulate(g, hw, steps=2, profile=other, progress=False, plan_cache=True)
+    assert len(searches) == 2 and len(_plan_entries()) == 2
+    off = load_hardware("sqdm", ("detector.policy=off",))
+    simulate(g, off, steps=2, profile=other, progress=False, plan_cache=True)
+    simulate(g, off, steps=2, profile=profile("tiny-digits", 2), progress=False, plan_cache=True)
+    assert len(searches) == 3  # one entry for the machine without a detector, whatever the profile
+
+
 def _damage(path, transform):
     raw = path.read_bytes()
     path.write_bytes(transform(raw))
@@ -96,8 +110,8 @@ def test_damaged_entry_is_planned_again(cdir, searches, capsys, how):
 def test_tampered_entry_with_a_valid_checksum_is_not_trusted(cdir, searches, capsys, edit):
     good = _run()
     (path,) = _plan_entries()
-    g, hw = graph("tiny-digits", "sqdm"), load_hardware("sqdm")
-    key = plan_key(g, hw)
+    g, hw, prof = graph("tiny-digits", "sqdm"), load_hardware("sqdm"), profile("tiny-digits", 2)
+    key = plan_key(g, hw, {n: prof.calibration(n) for n in prof.zero_fraction})  # as simulate() keys it
     assert _entry_path(key, cdir) == path
     body = json.loads(path.read_bytes().partition(b"\n")[2])
     if edit == "wrong type":
