@@ -96,9 +96,17 @@ def test_des_matches_analytical_dense(model, hwname):
 
 
 def test_des_matches_analytical_sqdm():
+    """Within 3% over the network; and the sparse-eligible convolutions, split by input channels between the
+    arrays, match node by node in the median: the bound takes each tile's partial-sum merge as a stage of its
+    own that overlaps the next tile's compute, as the DES books it (added to the tile's compute, the bound was
+    ~1% above the DES over the network and ~2% above it on most of these nodes)."""
     r, _, _ = run("ddpm-cifar10", "sqdm", steps=2)
     ana = r.analytical_node_cycles.sum()
-    assert abs(r.total_cycles - ana) / ana < 0.03
+    assert abs(r.total_cycles - ana) / ana < 0.003
+    g = graph("ddpm-cifar10", HW_POLICY["sqdm"])
+    rows = [i for i, n in enumerate(r.node_ids) if g.nodes[n].get("sparse_eligible") and g.nodes[n]["kind"] == "conv"]
+    err = np.abs(r.node_cycles[rows] - r.analytical_node_cycles[rows]) / r.analytical_node_cycles[rows]
+    assert len(rows) > 20 and np.median(err) < 1e-3
 
 
 def _strip(r, *extra):
