@@ -105,14 +105,17 @@ def fit_step_noise(logits: list[np.ndarray]) -> dict:
     target = np.concatenate([[v_mean, v_slope], moments])
     scale = np.array([v_mean, v_slope] + [moments[0]] * len(moments))
     scale = np.where(scale > 0, scale, 1.0)
+    # columns that do not depend on the root: channel spread and drift (each in its own row), the jitter
+    fixed = np.zeros((2 + len(lags), 2))
+    fixed[0, 0] = fixed[1, 1] = 1.0
+    m_w = resid_maker @ resid_maker
+    jitter = [mean_w @ mean_w, slope_w @ slope_w] + [float(np.sum(lag * m_w)) for lag in lags]
     best = None
     for root in (ROOT_GRID if steps > 3 else [0.0]):
         s = wander_correlation(steps, float(root))
-        white = np.eye(steps)
-        m_s, m_w = resid_maker @ s @ resid_maker, resid_maker @ white @ resid_maker
-        a = np.array([[1.0, 0.0, mean_w @ s @ mean_w, mean_w @ mean_w],
-                      [0.0, 1.0, slope_w @ s @ slope_w, slope_w @ slope_w]]
-                     + [[0.0, 0.0, float(np.sum(lag * m_s)), float(np.sum(lag * m_w))] for lag in lags])
+        m_s = resid_maker @ s @ resid_maker
+        wander = [mean_w @ s @ mean_w, slope_w @ s @ slope_w] + [float(np.sum(lag * m_s)) for lag in lags]
+        a = np.column_stack([fixed, wander, jitter])
         if root == 0.0:  # a wander without memory is jitter: one column, not two the solver could split
             a[:, 2] = 0.0
         x, err = _nnls(a / scale[:, None], target / scale)
