@@ -13,6 +13,9 @@ The run is three small parts:
 * :class:`ReplayCache`: a node whose work does not depend on the step (no sparse channel, weights already
   loaded) gives the same result every step (nodes start on a drained machine), so it is simulated once
   and replayed: its duration, counters and busy intervals.
+* :class:`TimingMemo`: a step-dependent node whose tiles have the same phase cycles as at an earlier step
+  (its timing signature) reuses that step's schedule (duration, busy intervals) and analytical cycles, and
+  counts its own work's counters.
 * :class:`ReportAccumulator` collects counters, per-node arrays and busy intervals and builds the
   :class:`~des.report.Report`.
 
@@ -82,6 +85,62 @@ class ReplayCache:
     def put(self, key: tuple | None, entry: _Cached) -> None:
         if key is not None:
             self._store[key] = entry
+
+
+@dataclass
+class _Timed:
+    """A node's schedule at some step: its cycles, what the schedule itself counted (the buffer's
+    allocations) and its intervals and duty spans relative to the node start (as :meth:`ReportAccumulator.absorb`
+    returns them)."""
+
+    cycles: float
+    counters: dict
+    intervals: tuple
+
+
+class TimingMemo:
+    """Schedules and analytical cycles of step-dependent nodes, keyed by the node, its fast-forward period,
+    the prefetch it hosts and its tiles' timing signature (:meth:`des.machine.Machine.timing_signature`).
+
+    A sparse node's work changes every step, but what its schedule depends on (each tile's phase cycles,
+    buffer bytes) often does not: a slightly different density may leave every cycle count the same. Such
+    a step reuses the schedule (time, busy intervals) of the earlier one and adds its own counters, which
+    are exact for its work; the analytical model is a function of the same numbers. Bounded by the intervals
+    it holds (the oldest schedules are dropped first)."""
+
+    MAX_INTERVALS = 2_000_000
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._timed: dict[tuple, _Timed] = {}
+        self._analytical: dict[tuple, float] = {}
+        self._intervals = 0
+
+    def key(self, node: str, m: Machine, tiles: list, period: int, pre: float) -> tuple | None:
+        return (node, period, pre, m.timing_signature(tiles)) if self.enabled else None
+
+    def get(self, key: tuple | None) -> _Timed | None:
+        return self._timed.get(key) if key is not None else None
+
+    def put(self, key: tuple | None, entry: _Timed) -> None:
+        if key is None:
+            return
+        self._timed[key] = entry
+        self._intervals += len(entry.intervals[0]) + len(entry.intervals[3])
+        while self._intervals > self.MAX_INTERVALS and len(self._timed) > 1:
+            old = self._timed.pop(next(iter(self._timed)))
+            self._intervals -= len(old.intervals[0]) + len(old.intervals[3])
+
+    def analytical(self, key: tuple | None, hw: HardwareConfig, tiles: list, pre: float) -> float:
+        """:func:`des.analytical.node_cycles` of ``tiles`` (hosting a prefetch of ``pre`` bytes), memoized."""
+        c = self._analytical.get(key) if key is not None else None
+        if c is None:
+            c = analytical_node_cycles(hw, tiles, prefetch_bytes=pre)
+            if key is not None:
+                if len(self._analytical) >= 1 << 16:
+                    self._analytical.pop(next(iter(self._analytical)))
+                self._analytical[key] = c
+        return c
 
 
 @dataclass
@@ -221,7 +280,11 @@ class ReportAccumulator:
 
     def replay(self, c: _Cached, start: float, i: int, t: int) -> None:
         self.add_counters(c.counters, i, t)
-        s, e, codes, duty = c.intervals
+        self.replay_intervals(c.intervals, start)
+
+    def replay_intervals(self, intervals: tuple, start: float) -> None:
+        """Add intervals and duty spans relative to a node start (as :meth:`absorb` returns them) at ``start``."""
+        s, e, codes, duty = intervals
         if len(s):
             self.chunks.append((s + start, e + start, codes))
         self.duty.extend((a + start, b + start, frac) for a, b, frac in duty)
@@ -259,6 +322,7 @@ class StepDriver:
         self.uses_sparse, self.sources = uses_sparse, sources
         self.prefetch_for = {p.prefetch_host: n for n, p in plans.items() if p.prefetched_weight_bytes > 0}
         self._segments: dict[int, _Segment | None] = {}
+        self.timings = TimingMemo(cache.enabled)
         self._placed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # node -> its last placement
         self.replay_from = 2  # the first step that replays segments (the third this driver runs)
 
@@ -346,25 +410,45 @@ class StepDriver:
             self.acc.analytical[i, t] = hit.analytical_cycles
         else:
             tiles = tile_works(p, self.hw, work)
-            rec = self._recorder()
-            ff = FastForward() if self.fast_forward else None
             period = p.chunks if p.kind == "mac" and p.bands > 1 else 1
-            yield env.process(self.m.run_tiles(tiles, n, period, ff))
-            if ff is not None and ff.spans:
-                yield from self._fast_forward(ff, rec)
-            if pre > 0:  # the next node's first weights, read in this node's idle DRAM time
-                yield from self.m.prefetch_into_idle_time(pre, start, nxt)
-            rel = self.acc.absorb(rec, start, i, t)
-            self.acc.analytical[i, t] = analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre)
+            tkey = self.timings.key(n, self.m, tiles, period, pre)
+            timed = self.timings.get(tkey)
+            if timed is None:
+                rec = self._recorder()
+                ff = FastForward() if self.fast_forward else None
+                yield env.process(self.m.run_tiles(tiles, n, period, ff))
+                if ff is not None and ff.spans:
+                    yield from self._fast_forward(ff, rec)
+                if pre > 0:  # the next node's first weights, read in this node's idle DRAM time
+                    yield from self.m.prefetch_into_idle_time(pre, start, nxt)
+                timing_counters = rec.counters  # the buffer's allocations: what the schedule itself counts
+                self._count(tiles, pre, rec)
+                rel = self.acc.absorb(rec, start, i, t)
+                self.timings.put(tkey, _Timed(env.now - start, timing_counters, rel))
+            else:  # the same schedule as at an earlier step: its time and intervals, this step's counters
+                yield env.timeout(timed.cycles)
+                rec = ActivityRecorder()
+                rec.add_counts(timed.counters.items())
+                self._count(tiles, pre, rec)
+                self.acc.add_counters(rec.counters, i, t)
+                rel = timed.intervals
+                self.acc.replay_intervals(rel, start)
+            self.acc.analytical[i, t] = self.timings.analytical(tkey, self.hw, tiles, pre)
             if lab is not None and work.zero_fraction is not None:
-                self._label_cost(p, work, self.acc.analytical[i, t], pre)
+                self._label_cost(p, work, self.acc.analytical[i, t], pre, period)
             if key is not None:
                 self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
         if detect:  # an unfused ReLU pass counts zeros at its own write-back
             self.acc.analytical[i, t] += yield from self._count_zeros(n, t, p)
         self.acc.cycles[i, t] = env.now - start
 
-    def _label_cost(self, p: NodePlan, work: StepWork, cycles: float, pre: float) -> None:
+    def _count(self, tiles: list, pre: float, rec: ActivityRecorder) -> None:
+        """Add the counters of a node's tiles and of the prefetch it hosts (``pre`` bytes) to ``rec``."""
+        self.m.count_tiles(tiles, rec)
+        if pre > 0:
+            self.m.count_prefetch(pre, rec)
+
+    def _label_cost(self, p: NodePlan, work: StepWork, cycles: float, pre: float, period: int) -> None:
         """What this node's wrong labels cost: its analytical cycles minus those with labels and placement
         from the true zero fractions of the step (the oracle's); counted as the detector's
         ``wrong_label_cycles`` (negative where a wrong label happened to help)."""
@@ -372,9 +456,8 @@ class StepDriver:
         if np.array_equal(truth, work.compressed_mask):
             return
         route = self._place(p, truth, work.zero_fraction)
-        oracle = analytical_node_cycles(self.hw, tile_works(p, self.hw, replace(work, sparse_mask=route,
-                                                                                  compressed_mask=truth)),
-                                        prefetch_bytes=pre)
+        tiles = tile_works(p, self.hw, replace(work, sparse_mask=route, compressed_mask=truth))
+        oracle = self.timings.analytical(self.timings.key(p.node, self.m, tiles, period, pre), self.hw, tiles, pre)
         self.acc.add_label_cost(cycles, oracle)
 
     def _place(self, p: NodePlan, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:

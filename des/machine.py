@@ -70,6 +70,7 @@ class Machine:
             if hw.detector else None
         self._parts = [p for p in (self.dram, self.gb, self.dense, self.sparse, self.vector, self.detector) if p]
         self._dram_latency = hw.dram.row_hit_latency_cycles  # the tile process's constants, looked up once
+        self._token = object()  # this machine, in what tiles memoize for it (tile_timing)
 
     def use_stats(self, stats: ActivityRecorder) -> None:
         """Send every component's records to ``stats`` from now on."""
@@ -80,6 +81,9 @@ class Machine:
     # -- processes ------------------------------------------------------------------------------------
     def run_tiles(self, tiles: list[TileWork], tag: str, period: int = 1, skip: "FastForward | None" = None):
         """Process body: execute ``tiles`` (one node) in order and return when the last has written back.
+        Only time passes and busy intervals are recorded (and the buffer's allocations counted): the tiles'
+        counters are :meth:`count_tiles`'s, which the caller adds (a tile fast-forwarded or replayed counts
+        like a simulated one).
 
         At most two tiles are in flight when the global buffer is double buffered (one otherwise): tile k
         starts (allocates its buffer space and issues its loads) when tile k - 2 has written back, so tile
@@ -129,11 +133,10 @@ class Machine:
             tw = tiles[k]
             timing = timings.get(id(tw.memo))
             if timing is None:
-                timing = timings[id(tw.memo)] = self._timing(tw)
+                timing = timings[id(tw.memo)] = self.tile_timing(tw)
             spawned.append((k, env.process(self._tile(timing, tag, ends, k, order, order.ticket()))))
             k += 1
         yield env.all_of([p for _, p in spawned[-depth:]])
-        self.count_tiles(tiles, self.stats)
 
     @staticmethod
     def _skip_run(tiles: list[TileWork], k: int, j: int, spawned: list, ends: dict[int, float], run_end: list[int],
@@ -172,6 +175,27 @@ class Machine:
                 for key, v in adds:
                     one[key] = one.get(key, 0.0) + v
                 stats.add_counts([(key, v * mult) for key, v in one.items()])
+
+    def tile_timing(self, tw: TileWork) -> "_TileTiming":
+        """What the tile process needs of ``tw`` (:class:`_TileTiming`), memoized on the tile for this machine."""
+        memo = tw.memo.get("timing")
+        if memo is not None and memo[0] is self._token:
+            return memo[1]
+        timing = self._timing(tw)
+        tw.memo["timing"] = (self._token, timing)  # a token, not the machine: memoized tiles outlive it
+        return timing
+
+    def timing_signature(self, tiles: list[TileWork]) -> tuple:
+        """Everything :meth:`run_tiles` does with ``tiles`` depends on: which tiles are one variant (the same
+        object or copies: the fast-forward's runs and periods) and each variant's :class:`_TileTiming` (the
+        numbers its process uses; its units' calendars are this machine's). Equal signatures on one machine
+        give the same schedule, so a node's timing can be reused across steps whose work differs only in
+        what does not change the schedule (:class:`des.engine.StepDriver`)."""
+        ids = [id(tw.memo) for tw in tiles]
+        first = dict.fromkeys(ids)  # the variants in order of first appearance
+        index = {m: j for j, m in enumerate(first)}
+        reps = {id(tw.memo): tw for tw in tiles}
+        return tuple(map(index.__getitem__, ids)), tuple(self.tile_timing(reps[m]) for m in first)
 
     def _timing(self, tw: TileWork) -> "_TileTiming":
         """The numbers the tile process needs, computed once per tile object (see :class:`_TileTiming`); what a
@@ -342,9 +366,7 @@ class Machine:
         order, and a fast-forwarded span lends it the idle share of its steady state. What does not fit
         extends the node (then the access latency shows too). The bytes land in buffer space the plan left
         free for them (``des.mapping.plan_graph``), so no tile of the node waits for it."""
-        x = prefetch_transfer(nbytes)
-        tw = TileWork(loads=[x], gb_fill={"weights": nbytes})
-        need = self._cost(x).cycles - self.hw.dram.row_hit_latency_cycles
+        need = self._cost(prefetch_transfer(nbytes)).cycles - self.hw.dram.row_hit_latency_cycles
         now = self.env.now
         s, e, names = self.stats.interval_columns()
         sel = [i for i, c in enumerate(names) if c == DRAM and e[i] > start]
@@ -363,10 +385,14 @@ class Machine:
             self.stats.record(DRAM, "read", now, now + need, tag)
             yield self.env.timeout(need + self.hw.dram.row_hit_latency_cycles)
             self.dram.calendar.book(now, need)
-        if sum(tw.gb_fill.values()):
+        if nbytes:
             self.stats.record(GLOBAL_BUFFER, "write", start, start + buffer_access_cycles(nbytes, self.hw.global_buffer),
                               tag)
-        self.count_tile(tw, self.stats)
+
+    def count_prefetch(self, nbytes: float, stats: ActivityRecorder) -> None:
+        """The counters of a weight prefetch of ``nbytes`` (:meth:`prefetch_into_idle_time` only takes time
+        and records intervals)."""
+        self.count_tile(TileWork(loads=[prefetch_transfer(nbytes)], gb_fill={"weights": nbytes}), stats)
 
 class _Collector:
     """Stands in for an :class:`ActivityRecorder` where a component adds counters: keeps the additions, in

@@ -99,3 +99,38 @@ def test_fast_forward_changes_nothing_on_the_large_models(model, hwname):
     for k, v in off.counters.items():
         assert on.counters[k] == pytest.approx(v, rel=1e-12, abs=1e-9), k
     assert on.events <= off.events
+
+
+def test_schedule_reuse_across_steps_changes_nothing(monkeypatch):
+    """A sparse node whose step's work leaves every tile's phase cycles as at an earlier step reuses that
+    step's schedule (des.engine.TimingMemo) and adds its own counters: the report must be the one of a run
+    that simulates every node at every step, bit for bit (but for the events it saves)."""
+    import json
+
+    from des.engine import TimingMemo
+
+    hits = []
+    get = TimingMemo.get
+
+    def spy(self, key):
+        entry = get(self, key)
+        hits.append(entry is not None)
+        return entry
+
+    monkeypatch.setattr(TimingMemo, "get", spy)
+    hw = load_hardware("sqdm")
+    g, prof = graph("tiny-digits", "sqdm"), profile("tiny-digits", 12)
+    on = simulate(g, hw, steps=12, profile=prof, progress=False)
+    assert sum(hits) >= 5  # schedules were reused
+    hits.clear()
+    off = simulate(g, hw, steps=12, profile=prof, progress=False, reuse=False)
+    assert not any(hits)  # nothing is reused without reuse
+
+    def doc(r):
+        d = r.to_dict()
+        d.pop("wall_seconds", None)
+        d.pop("events", None)
+        return json.dumps(d, sort_keys=True)
+
+    assert doc(on) == doc(off)
+    assert on.events < off.events
