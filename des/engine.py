@@ -178,21 +178,29 @@ class _Segment:
                    moved, float(cyc.sum()), counters, ivs + (duty,))
 
 
-def _node_shares(counters: dict) -> tuple[float, float, float]:
-    """(executed MACs, array MAC slots, DRAM bytes moved) in a node's counters."""
-    macs = slots = moved = 0.0
-    for (comp, name), v in counters.items():
-        if comp in (DENSE_CLUSTER, SPARSE_CLUSTER):
-            if name.startswith("macs."):
-                macs += v
-            elif name == "mac_slots":
-                slots += v
-        elif comp == DRAM and name == "bytes_moved":
-            moved += v
-    return macs, slots, moved
+def _node_shares(counters: dict, start: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[float, float, float]:
+    """(executed MACs, array MAC slots, DRAM bytes moved) in a node's counters, added to ``start`` one
+    counter after the other."""
+    sums = [*start, 0.0]
+    for k, v in counters.items():
+        share = _SHARE.get(k)
+        if share is None:
+            share = _SHARE[k] = _share_of(k)
+        sums[share] += v
+    return sums[0], sums[1], sums[2]
 
 
 # -- accumulation -----------------------------------------------------------------------------------------
+def _share_of(key: tuple[str, str]) -> int:
+    """Which per-node array a counter adds to: 0 executed MACs, 1 array MAC slots, 2 DRAM bytes moved, 3 none."""
+    comp, name = key
+    if comp in (DENSE_CLUSTER, SPARSE_CLUSTER):
+        return 0 if name.startswith("macs.") else 1 if name == "mac_slots" else 3
+    return 2 if key == (DRAM, "bytes_moved") else 3
+
+
+_SHARE: dict[tuple[str, str], int] = {}  # counter -> _share_of(counter), as met
+
 _EMPTY = (np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int16))  # + duty spans
 
 
@@ -234,16 +242,11 @@ class ReportAccumulator:
         self.totals[key] = self.totals.get(key, 0.0) + cycles - oracle_cycles
 
     def add_counters(self, counters: dict, i: int, t: int) -> None:
+        """Add node i's counters at step t to the totals and to its executed MACs, MAC slots and DRAM bytes
+        moved (each added in the counters' order, as one addition after the other into the arrays)."""
         self.add_totals(counters)
-        for k, v in counters.items():
-            comp, name = k
-            if comp in (DENSE_CLUSTER, SPARSE_CLUSTER):
-                if name.startswith("macs."):
-                    self.macs[i, t] += v
-                elif name == "mac_slots":
-                    self.mac_slots[i, t] += v
-            elif k == (DRAM, "bytes_moved"):
-                self.moved[i, t] += v
+        self.macs[i, t], self.mac_slots[i, t], self.moved[i, t] = _node_shares(
+            counters, (float(self.macs[i, t]), float(self.mac_slots[i, t]), float(self.moved[i, t])))
 
     def absorb(self, rec: ActivityRecorder, start: float, i: int, t: int) -> tuple:
         """Take a recorder's counters, intervals and duty spans for node i at step t; returns the intervals
@@ -435,7 +438,7 @@ class StepDriver:
                 self.acc.replay_intervals(rel, start)
             self.acc.analytical[i, t] = self.timings.analytical(tkey, self.hw, tiles, pre)
             if lab is not None and work.zero_fraction is not None:
-                self._label_cost(p, work, self.acc.analytical[i, t], pre, period)
+                self._label_cost(p, work, self.acc.analytical[i, t], pre)
             if key is not None:
                 self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
         if detect:  # an unfused ReLU pass counts zeros at its own write-back
@@ -448,7 +451,7 @@ class StepDriver:
         if pre > 0:
             self.m.count_prefetch(pre, rec)
 
-    def _label_cost(self, p: NodePlan, work: StepWork, cycles: float, pre: float, period: int) -> None:
+    def _label_cost(self, p: NodePlan, work: StepWork, cycles: float, pre: float) -> None:
         """What this node's wrong labels cost: its analytical cycles minus those with labels and placement
         from the true zero fractions of the step (the oracle's); counted as the detector's
         ``wrong_label_cycles`` (negative where a wrong label happened to help)."""
@@ -457,8 +460,8 @@ class StepDriver:
             return
         route = self._place(p, truth, work.zero_fraction)
         tiles = tile_works(p, self.hw, replace(work, sparse_mask=route, compressed_mask=truth))
-        oracle = self.timings.analytical(self.timings.key(p.node, self.m, tiles, period, pre), self.hw, tiles, pre)
-        self.acc.add_label_cost(cycles, oracle)
+        # costed directly: its timing signature would cost more than the closed form it could save
+        self.acc.add_label_cost(cycles, analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre))
 
     def _place(self, p: NodePlan, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         """:func:`des.work.place_channels`, remembering each node's last placement: under per-step labels a

@@ -166,8 +166,7 @@ class Machine:
             tw = objects[i]
             adds = counted.get(id(tw.memo))
             if adds is None:  # ((component, counter), amount) in the order count_tile adds them
-                adds = counted[id(tw.memo)] = [((comp, name), float(v)) for comp, amounts in self._tile_counters(tw)
-                                               for name, v in amounts.items()]
+                adds = counted[id(tw.memo)] = self._tile_adds(tw)
             if mult == 1:
                 stats.add_counts(adds)
             else:  # the tile's own totals (as one tile would add them up), times its count
@@ -175,6 +174,18 @@ class Machine:
                 for key, v in adds:
                     one[key] = one.get(key, 0.0) + v
                 stats.add_counts([(key, v * mult) for key, v in one.items()])
+
+    def _tile_adds(self, tw: TileWork) -> list[tuple[tuple[str, str], float]]:
+        """:meth:`_tile_counters` flattened to ((component, counter), amount) pairs, in order; the part a
+        node's tile variants share (``tw.shared_memo``: write-backs, compute, local buffers) is built once
+        for all of them and spliced in where it belongs."""
+        shared = tw.shared_memo.get("counters") if tw.shared_memo is not None else None
+        if shared is None or shared[0] is not self.hw:
+            shared = (self.hw, _flat(self._write_counters(tw)), _flat(self._shared_counters(tw)))
+            if tw.shared_memo is not None:
+                tw.shared_memo["counters"] = shared
+        return _flat(self._transfer_counters(tw.loads)) + shared[1] + _flat(
+            [(GLOBAL_BUFFER, {f"{WRITE_BYTES}.{op}": b for op, b in tw.gb_fill.items()})]) + shared[2]
 
     def tile_timing(self, tw: TileWork) -> "_TileTiming":
         """What the tile process needs of ``tw`` (:class:`_TileTiming`), memoized on the tile for this machine."""
@@ -264,16 +275,32 @@ class Machine:
             stats.add_many(comp, amounts)
 
     def _tile_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
-        """The counter additions of one tile (:meth:`count_tile`), in order: (component, {counter: amount})."""
+        """The counter additions of one tile (:meth:`count_tile`), in order: (component, {counter: amount}):
+        its loads' and write-backs' DRAM counters, its global-buffer bytes by phase (fill, operand, result,
+        drain), then its compute and local buffers (:meth:`_shared_counters`)."""
+        return (self._transfer_counters(tw.loads) + self._write_counters(tw)
+                + [(GLOBAL_BUFFER, {f"{WRITE_BYTES}.{op}": b for op, b in tw.gb_fill.items()})]
+                + self._shared_counters(tw))
+
+    def _transfer_counters(self, xs: list[Transfer]) -> list[tuple[str, Mapping[str, float]]]:
+        """DRAM counters of transfers (bytes moved by operand, bursts, row activations), in order."""
         groups: list[tuple[str, Mapping[str, float]]] = []
         collect = _Collector(groups)
-        for x in tw.loads + tw.writes:
+        for x in xs:
             c = self._cost(x)
             if c.bursts:
                 self.dram.count(x.nbytes, c, x.kind, collect)  # type: ignore[arg-type]
                 groups.append((DRAM, {f"operand_bytes_moved.{x.tag}": c.bytes_moved}))
-        for parts, kind in ((tw.gb_fill, WRITE_BYTES), (tw.gb_operand, READ_BYTES), (tw.gb_result, WRITE_BYTES),
-                            (tw.gb_drain, READ_BYTES)):
+        return groups
+
+    def _write_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
+        return self._transfer_counters(tw.writes)
+
+    def _shared_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
+        """The counters of a tile after its fill: global-buffer operand, result and drain bytes, the arrays'
+        and the vector unit's work, the local buffers."""
+        groups: list[tuple[str, Mapping[str, float]]] = []
+        for parts, kind in ((tw.gb_operand, READ_BYTES), (tw.gb_result, WRITE_BYTES), (tw.gb_drain, READ_BYTES)):
             groups.append((GLOBAL_BUFFER, {f"{kind}.{op}": b for op, b in parts.items()}))
         if tw.dense is not None:
             j = tw.dense
@@ -393,6 +420,11 @@ class Machine:
         """The counters of a weight prefetch of ``nbytes`` (:meth:`prefetch_into_idle_time` only takes time
         and records intervals)."""
         self.count_tile(TileWork(loads=[prefetch_transfer(nbytes)], gb_fill={"weights": nbytes}), stats)
+
+def _flat(groups: list[tuple[str, Mapping[str, float]]]) -> list[tuple[tuple[str, str], float]]:
+    """(component, {counter: amount}) groups as ((component, counter), amount) pairs, in order."""
+    return [((comp, name), float(v)) for comp, amounts in groups for name, v in amounts.items()]
+
 
 class _Collector:
     """Stands in for an :class:`ActivityRecorder` where a component adds counters: keeps the additions, in

@@ -329,7 +329,7 @@ def _channel_counts(c: int, has_dense: bool, has_sparse: bool, step: StepWork) -
         compressed = mask & (step.sparse_mask is not None)
     n_comp = int(np.count_nonzero(compressed))
     zf = step.zero_fraction if step.zero_fraction is not None else np.zeros(c)
-    comp_density = float(1.0 - np.mean(zf[compressed])) if n_comp else 1.0
+    comp_density = float(1.0 - zf[compressed].sum() / n_comp) if n_comp else 1.0  # the mean, as np.mean takes it
     return int(np.count_nonzero(mask)), n_comp, comp_density
 
 
