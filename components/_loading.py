@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError
+from .fileio import safe_load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -59,7 +60,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 def parse_yaml_mapping(text: str, source: str) -> dict[str, Any]:
     """Parse YAML text that must hold a mapping (safe loader); failures are ConfigErrors."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-import yaml
+
+from components.fileio import safe_load_yaml
 
 from .run import RunSpec
 
@@ -70,7 +71,7 @@ class Case:
 @lru_cache(maxsize=1)
 def paper_claims() -> dict:
     """``des/data/paper.yaml``: the claims and the paper-shaped workload."""
-    d = yaml.safe_load(PAPER_FILE.read_text())
+    d = safe_load_yaml(PAPER_FILE.read_text())
     if not isinstance(d, dict) or not {"claims", "workload"} <= set(d):
         raise ReproduceError(f"{PAPER_FILE}: needs 'claims' and 'workload' mappings")
     return d
@@ -80,7 +81,7 @@ def calibration() -> dict:
     """The calibrated values (``scenarios/paper/calibrated.yaml``): machine -> overrides, and provenance."""
     if not CALIBRATION_FILE.exists():
         return {}
-    d = yaml.safe_load(CALIBRATION_FILE.read_text())
+    d = safe_load_yaml(CALIBRATION_FILE.read_text())
     if not isinstance(d, dict) or not isinstance(d.get("overrides"), dict):
         raise ReproduceError(f"{CALIBRATION_FILE}: needs an 'overrides' mapping (machine -> [section.field=value])")
     return d

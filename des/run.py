@@ -13,13 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import networkx as nx
-import yaml
 
 from components import (ConfigError, HardwareConfig, list_shipped_configs, parse_hardware_config, read_yaml_mapping,
                         shipped_config_path)
 from workloads import ZOO, SparsityProfile, build_workload, eligible_nodes, read_graph, synthetic_profile
 
-from components.fileio import InputFileError, check_yaml_file, load_yaml_text
+from components.fileio import InputFileError, check_yaml_file, load_yaml_text, safe_load_yaml
 from components.fileio.limits import MAX_YAML_FILE_BYTES
 from workloads.profile_file import read_profile
 
@@ -38,7 +37,7 @@ def run_defaults() -> dict:
 
     Synthetic-profile defaults are not here: ``workloads.synthetic_profile`` reads its own data file.
     """
-    d = yaml.safe_load(DEFAULTS_FILE.read_text())
+    d = safe_load_yaml(DEFAULTS_FILE.read_text())
     where = f"run defaults {DEFAULTS_FILE}"
     if not isinstance(d, dict):
         raise SimulationError(f"{where}: must be a mapping")

@@ -26,6 +26,8 @@ import networkx as nx
 import numpy as np
 import yaml
 
+from components.fileio import safe_load_yaml
+
 from .errors import ProfileMismatchError, WorkloadError, WorkloadFileError
 from .step_noise import add_step_noise, fit_step_noise
 
@@ -254,7 +256,7 @@ def _defaults_file() -> tuple[dict, dict]:
     """(generator defaults, fit settings) of ``workloads/data/synthetic_profile.yaml``, validated."""
     where = f"synthetic profile defaults {SYNTHETIC_DEFAULTS_FILE}"
     try:
-        data = yaml.safe_load(SYNTHETIC_DEFAULTS_FILE.read_text())
+        data = safe_load_yaml(SYNTHETIC_DEFAULTS_FILE.read_text())
     except OSError as e:
         raise WorkloadFileError(f"{where}: cannot read ({e.strerror or e})") from None
     except yaml.YAMLError as e:

@@ -24,7 +24,7 @@ from .errors import InputFileError
 from .limits import MAX_NESTING_DEPTH, MAX_YAML_NODES
 
 __all__ = ["check_input_file", "read_input_bytes", "read_input_text", "json_depth", "load_json_text",
-           "load_yaml_text", "check_yaml_file"]
+           "load_yaml_text", "check_yaml_file", "safe_load_yaml"]
 
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -150,13 +150,19 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
     return f"invalid YAML{at}: {problem}"
 
 
+def safe_load_yaml(text: str) -> object:
+    """``yaml.safe_load`` with libyaml's loader where PyYAML has it (the same documents, ~10x faster): for
+    the project's own data files and text whose limits were checked; raises what ``yaml.safe_load`` raises."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - the safe loader
+
+
 def load_yaml_text(text: str, where: str, max_depth: int = MAX_NESTING_DEPTH,
                    max_nodes: int = MAX_YAML_NODES) -> object:
     """Parse YAML ``text`` with the safe loader after checking depth, aliases and node count; every
     failure is one InputFileError line starting with ``where``."""
     _scan_yaml(text, where, max_depth, max_nodes)
     try:
-        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - the safe loader
+        return safe_load_yaml(text)
     except yaml.YAMLError as e:
         raise InputFileError(f"{where}: {_yaml_problem(e)}") from None
     except (ValueError, TypeError, OverflowError, RecursionError) as e:  # e.g. a timestamp out of range
