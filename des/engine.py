@@ -108,7 +108,8 @@ class TimingMemo:
     are exact for its work; the analytical model is a function of the same numbers. Bounded by the intervals
     it holds (the oldest schedules are dropped first)."""
 
-    MAX_INTERVALS = 2_000_000
+    MAX_INTERVALS = 2_000_000  # held over all schedules: ~36 MB (two float64 and an int16 per interval)
+    MAX_ANALYTICAL = 1 << 16  # closed forms held (a float each)
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -137,7 +138,7 @@ class TimingMemo:
         if c is None:
             c = analytical_node_cycles(hw, tiles, prefetch_bytes=pre)
             if key is not None:
-                if len(self._analytical) >= 1 << 16:
+                if len(self._analytical) >= self.MAX_ANALYTICAL:
                     self._analytical.pop(next(iter(self._analytical)))
                 self._analytical[key] = c
         return c

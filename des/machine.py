@@ -181,7 +181,7 @@ class Machine:
         for all of them and spliced in where it belongs."""
         shared = tw.shared_memo.get("counters") if tw.shared_memo is not None else None
         if shared is None or shared[0] is not self.hw:
-            shared = (self.hw, _flat(self._write_counters(tw)), _flat(self._shared_counters(tw)))
+            shared = (self.hw, _flat(self._transfer_counters(tw.writes)), _flat(self._shared_counters(tw)))
             if tw.shared_memo is not None:
                 tw.shared_memo["counters"] = shared
         return _flat(self._transfer_counters(tw.loads)) + shared[1] + _flat(
@@ -278,7 +278,7 @@ class Machine:
         """The counter additions of one tile (:meth:`count_tile`), in order: (component, {counter: amount}):
         its loads' and write-backs' DRAM counters, its global-buffer bytes by phase (fill, operand, result,
         drain), then its compute and local buffers (:meth:`_shared_counters`)."""
-        return (self._transfer_counters(tw.loads) + self._write_counters(tw)
+        return (self._transfer_counters(tw.loads) + self._transfer_counters(tw.writes)
                 + [(GLOBAL_BUFFER, {f"{WRITE_BYTES}.{op}": b for op, b in tw.gb_fill.items()})]
                 + self._shared_counters(tw))
 
@@ -292,9 +292,6 @@ class Machine:
                 self.dram.count(x.nbytes, c, x.kind, collect)  # type: ignore[arg-type]
                 groups.append((DRAM, {f"operand_bytes_moved.{x.tag}": c.bytes_moved}))
         return groups
-
-    def _write_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
-        return self._transfer_counters(tw.writes)
 
     def _shared_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
         """The counters of a tile after its fill: global-buffer operand, result and drain bytes, the arrays'
@@ -420,6 +417,7 @@ class Machine:
         """The counters of a weight prefetch of ``nbytes`` (:meth:`prefetch_into_idle_time` only takes time
         and records intervals)."""
         self.count_tile(TileWork(loads=[prefetch_transfer(nbytes)], gb_fill={"weights": nbytes}), stats)
+
 
 def _flat(groups: list[tuple[str, Mapping[str, float]]]) -> list[tuple[tuple[str, str], float]]:
     """(component, {counter: amount}) groups as ((component, counter), amount) pairs, in order."""
