@@ -105,8 +105,10 @@ class TimingMemo:
     A sparse node's work changes every step, but what its schedule depends on (each tile's phase cycles,
     buffer bytes) often does not: a slightly different density may leave every cycle count the same. Such
     a step reuses the schedule (time, busy intervals) of the earlier one and adds its own counters, which
-    are exact for its work; the analytical model is a function of the same numbers. Bounded by the intervals
-    it holds (the oldest schedules are dropped first)."""
+    are exact for its work; the analytical model is a function of the same numbers. The reused times are
+    the earlier ones shifted to this node's start: exact where event times are binary fractions (the shipped
+    machine), else equal to ~1e-11 (as :class:`ReplayCache`'s). Bounded by the intervals it holds (the oldest
+    schedules are dropped first)."""
 
     MAX_INTERVALS = 2_000_000  # held over all schedules: ~36 MB (two float64 and an int16 per interval)
     MAX_ANALYTICAL = 1 << 16  # closed forms held (a float each)
