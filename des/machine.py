@@ -176,9 +176,11 @@ class Machine:
                 stats.add_counts([(key, v * mult) for key, v in one.items()])
 
     def _tile_adds(self, tw: TileWork) -> list[tuple[tuple[str, str], float]]:
-        """:meth:`_tile_counters` flattened to ((component, counter), amount) pairs, in order; the part a
-        node's tile variants share (``tw.shared_memo``: write-backs, compute, local buffers) is built once
-        for all of them and spliced in where it belongs."""
+        """The counter additions of one tile (:meth:`count_tile`) as ((component, counter), amount) pairs, in
+        order: its loads' and write-backs' DRAM counters, its global-buffer bytes by phase (fill, operand,
+        result, drain), then its compute and local buffers (:meth:`_shared_counters`). The part a node's tile
+        variants share (``tw.shared_memo``: write-backs, compute, local buffers) is built once for all of them
+        and spliced in where it belongs."""
         shared = tw.shared_memo.get("counters") if tw.shared_memo is not None else None
         if shared is None or shared[0] is not self.hw:
             shared = (self.hw, _flat(self._transfer_counters(tw.writes)), _flat(self._shared_counters(tw)))
@@ -271,16 +273,7 @@ class Machine:
         """Add every counter of one tile to ``stats``: DRAM transfers (bytes moved by operand, bursts, row
         activations), global-buffer and local-buffer bytes by operand, array and vector-unit work. The
         phases only record busy intervals, so a fast-forwarded tile counts exactly like a simulated one."""
-        for comp, amounts in self._tile_counters(tw):
-            stats.add_many(comp, amounts)
-
-    def _tile_counters(self, tw: TileWork) -> list[tuple[str, Mapping[str, float]]]:
-        """The counter additions of one tile (:meth:`count_tile`), in order: (component, {counter: amount}):
-        its loads' and write-backs' DRAM counters, its global-buffer bytes by phase (fill, operand, result,
-        drain), then its compute and local buffers (:meth:`_shared_counters`)."""
-        return (self._transfer_counters(tw.loads) + self._transfer_counters(tw.writes)
-                + [(GLOBAL_BUFFER, {f"{WRITE_BYTES}.{op}": b for op, b in tw.gb_fill.items()})]
-                + self._shared_counters(tw))
+        stats.add_counts(self._tile_adds(tw))
 
     def _transfer_counters(self, xs: list[Transfer]) -> list[tuple[str, Mapping[str, float]]]:
         """DRAM counters of transfers (bytes moved by operand, bursts, row activations), in order."""
