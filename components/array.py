@@ -81,6 +81,15 @@ class ArrayMapping:
     input_reads_elems: float
     psum_elems: float  # partial sums written (and read back) per tile
 
+    def with_macs(self, macs: float) -> "ArrayMapping":
+        """This mapping for a tile of ``macs`` MACs (a reduction with the same whole-number ceiling maps
+        alike); ``dataclasses.replace(self, macs=macs)``, without its per-field introspection (a plain frozen
+        record: no __post_init__, nothing derived)."""
+        out = object.__new__(ArrayMapping)
+        out.__dict__.update(self.__dict__)
+        out.__dict__["macs"] = macs
+        return out
+
     @property
     def utilization(self) -> float:
         """Useful MACs over the array's MAC slots during the tile (0..1)."""
@@ -186,13 +195,4 @@ def map_tile(shape: TileShape, multipliers: int, rate: float, distribution_bw_el
              float(distribution_bw_elems_per_cycle), float(reduction_bw_elems_per_cycle),
              int(group_multipliers or 0), float(input_bytes_per_elem), float(weight_bytes_per_elem),
              float(psum_bytes_per_elem), float(local_bw_bytes_per_cycle))
-    return m if r_int == shape.reduction else _with_macs(m, shape.macs)
-
-
-def _with_macs(m: ArrayMapping, macs: float) -> ArrayMapping:
-    """``dataclasses.replace(m, macs=macs)``, without its per-field introspection (a mapping is a plain frozen
-    record: no __post_init__, nothing derived)."""
-    out = object.__new__(ArrayMapping)
-    out.__dict__.update(m.__dict__)
-    out.__dict__["macs"] = macs
-    return out
+    return m if r_int == shape.reduction else m.with_macs(shape.macs)

@@ -60,7 +60,12 @@ class ChannelOrder:
     """The ``balanced`` split's view of one node's input channels: each channel's cost per MAC on the sparse
     array (``sparse_cost``: ``(1 - zf) x load_imbalance`` when sparse-labelled, 1 otherwise) and the order
     the split takes them in (sparse-labelled first, most zeros first). Built once, it splits the channels
-    for any pair of array rates (a caller that refines the rates splits twice without sorting twice)."""
+    for any pair of array rates (a caller that refines the rates splits twice without sorting twice).
+
+    ``labels`` and ``estimate`` are one node's channels (shape ``(C,)``) or several steps of them, a row
+    each (``(R, C)``): every row is ordered and split as it would be alone (the same operations along the
+    last axis), so a caller that knows many steps' inputs at once (the wrong-label oracle's, from the
+    profile) places them in one call."""
 
     def __init__(self, labels: np.ndarray, estimate: np.ndarray, load_imbalance: float) -> None:
         self.labels = lab = np.asarray(labels, dtype=bool)
@@ -71,37 +76,53 @@ class ChannelOrder:
         # sparse-labelled channels first, most zeros first; then uncompressed channels (any order: equal cost)
         self.order = _label_then_zeros_order(lab, est)
 
-    def split(self, dense_peak: float, sparse_peak: float) -> np.ndarray:
-        """The mask of the channels the sparse array takes: the prefix of the order that minimizes the
-        larger of the two arrays' times at these rates (MACs per cycle, both > 0)."""
-        n = self.labels.size
-        order = self.order
-        on_sparse = np.empty(n + 1)  # time of the sparse array with the first k channels
-        on_sparse[0] = 0.0
-        (self.sparse_cost[order] / sparse_peak).cumsum(out=on_sparse[1:])
-        on_dense = _dense_times(n, dense_peak)  # ... of the dense array with the rest
-        k = int(np.maximum(on_sparse, on_dense).argmin())
-        mask = np.zeros(n, dtype=bool)
-        mask[order[:k]] = True
+    def rows(self, which: list[int]) -> "ChannelOrder":
+        """The order of rows ``which`` only (of a several-row order)."""
+        out = object.__new__(ChannelOrder)
+        out.labels, out.sparse_cost, out.order = self.labels[which], self.sparse_cost[which], self.order[which]
+        return out
+
+    def split(self, dense_peak: float | np.ndarray, sparse_peak: float | np.ndarray) -> np.ndarray:
+        """The mask of the channels the sparse array takes (the labels' shape): the prefix of the order that
+        minimizes the larger of the two arrays' times at these rates (MACs per cycle, all > 0; a rate per
+        row when rows differ)."""
+        lab, order = self.labels, self.order
+        n = lab.shape[-1]
+        on_sparse = np.empty(lab.shape[:-1] + (n + 1,))  # time of the sparse array with the first k channels
+        on_sparse[..., 0] = 0.0
+        ordered = self.sparse_cost[order] if lab.ndim == 1 else np.take_along_axis(self.sparse_cost, order, -1)
+        (ordered / np.asarray(sparse_peak)[..., None]).cumsum(axis=-1, out=on_sparse[..., 1:])
+        if np.ndim(dense_peak) == 0:
+            on_dense = _dense_times(n, float(dense_peak))  # ... of the dense array with the rest
+        else:
+            on_dense = np.stack([_dense_times(n, float(d)) for d in dense_peak])
+        k = np.maximum(on_sparse, on_dense).argmin(axis=-1)
+        mask = np.zeros(lab.shape, dtype=bool)
+        if lab.ndim == 1:
+            mask[order[:int(k)]] = True
+        else:
+            np.put_along_axis(mask, order, np.arange(n) < k[:, None], -1)
         return mask
 
 
 def _label_then_zeros_order(lab: np.ndarray, est: np.ndarray) -> np.ndarray:
-    """``np.lexsort((-est, ~lab))`` for estimates in [0, 1]. For many channels, faster: one integer key per
-    channel (label, then the estimate's bits, which order non-negative floats) sorted with the fast unstable
-    sort, then ties put back in index order (sorting (tie group, index), all distinct); NaN estimates take
-    the lexsort."""
+    """``np.lexsort((-est, ~lab))`` along the last axis, for estimates in [0, 1]. For many channels,
+    faster: one integer key per channel (label, then the estimate's bits, which order non-negative floats)
+    sorted with the fast unstable sort, then ties put back in index order (sorting (tie group, index), all
+    distinct: one order whatever the sort); NaN estimates take the lexsort."""
     est = np.asarray(est, dtype=np.float64)
-    if lab.size <= _LEXSORT_UP_TO or np.isnan(est).any():
-        return np.lexsort((-est, ~lab))
+    n = lab.shape[-1]
+    if n <= _LEXSORT_UP_TO or np.isnan(est).any():
+        return np.lexsort((-est, ~lab), axis=-1)
     bits = (est + 0.0).view(np.int64)  # + 0.0: -0.0 sorts as 0.0, as it compares
     key = np.where(lab, 0, 1 << 62) + (_ONE_BITS - bits)  # labelled first, then the estimate descending
-    order = key.argsort()
-    ranked = key[order]
-    tie = ranked[1:] == ranked[:-1]
+    order = key.argsort(axis=-1)
+    ranked = np.take_along_axis(key, order, -1)
+    tie = ranked[..., 1:] == ranked[..., :-1]
     if tie.any():
-        group = np.concatenate([[0], np.cumsum(~tie)])
-        order = order[np.argsort(group * lab.size + order)]
+        group = np.zeros(key.shape, dtype=np.int64)
+        np.cumsum(~tie, axis=-1, out=group[..., 1:])
+        order = np.take_along_axis(order, np.argsort(group * n + order, axis=-1), -1)
     return order
 
 

@@ -330,6 +330,8 @@ class StepDriver:
         self._segments: dict[int, _Segment | None] = {}
         self.timings = TimingMemo(cache.enabled)
         self._placed: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # node -> its last placement
+        self._oracles: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}  # node -> (first step, labels, placements)
+        self._stop = 0  # the step the running range ends before
         self.replay_from = 2  # the first step that replays segments (the third this driver runs)
 
     def run(self, steps: int, first: int = 0):
@@ -337,6 +339,7 @@ class StepDriver:
         From step :attr:`replay_from` on, runs of consecutive step-independent nodes are replayed as one
         segment (one event, vectorized bookkeeping) once each of them is cached."""
         n_nodes = len(self.order)
+        self._stop = steps
         for t in range(first, steps):
             labels: dict[str, np.ndarray] = {}
             i = 0
@@ -441,7 +444,7 @@ class StepDriver:
                 self.acc.replay_intervals(rel, start)
             self.acc.analytical[i, t] = self.timings.analytical(tkey, self.hw, tiles, pre)
             if lab is not None and work.zero_fraction is not None:
-                self._label_cost(p, work, self.acc.analytical[i, t], pre)
+                self._label_cost(p, t, work, self.acc.analytical[i, t], pre)
             if key is not None:
                 self.cache.put(key, _Cached(env.now - start, self.acc.analytical[i, t], rec.counters, rel))
         if detect:  # an unfused ReLU pass counts zeros at its own write-back
@@ -454,17 +457,30 @@ class StepDriver:
         if pre > 0:
             self.m.count_prefetch(pre, rec)
 
-    def _label_cost(self, p: NodePlan, work: StepWork, cycles: float, pre: float) -> None:
+    def _label_cost(self, p: NodePlan, t: int, work: StepWork, cycles: float, pre: float) -> None:
         """What this node's wrong labels cost: its analytical cycles minus those with labels and placement
         from the true zero fractions of the step (the oracle's); counted as the detector's
         ``wrong_label_cycles`` (negative where a wrong label happened to help)."""
-        truth = labels_from_zero_fraction(work.zero_fraction, self.hw.detector.threshold)
+        truth, route = self._oracle(p, t)
         if np.array_equal(truth, work.compressed_mask):
             return
-        route = self._place(p, truth, work.zero_fraction)
+        self._placed[p.node] = (truth, work.zero_fraction, route)  # the next step's placement, under per-step labels
         tiles = tile_works(p, self.hw, replace(work, sparse_mask=route, compressed_mask=truth))
         # costed directly: its timing signature would cost more than the closed form it could save
         self.acc.add_label_cost(cycles, analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre))
+
+    def _oracle(self, p: NodePlan, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """The labels from step t's true zero fractions and the placement they give (the oracle's): those of
+        every step this run has left are known from the profile, so they are placed at once, a row per step
+        (:func:`des.work.place_channels`), when first asked for."""
+        table = self._oracles.get(p.node)
+        if table is None or not table[0] <= t < table[0] + len(table[1]):
+            zf = self.zf[p.node][t:max(self._stop, t + 1)]
+            truth = labels_from_zero_fraction(zf, self.hw.detector.threshold)
+            routes = place_channels(p, self.hw, truth, zf)
+            routes.setflags(write=False)
+            table = self._oracles[p.node] = (t, truth, routes)
+        return table[1][t - table[0]], table[2][t - table[0]]
 
     def _place(self, p: NodePlan, labels: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         """:func:`des.work.place_channels`, remembering each node's last placement: under per-step labels a

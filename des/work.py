@@ -168,14 +168,17 @@ def cluster_mapping(cluster: DenseClusterConfig, plan: NodePlan, reduction: floa
             _MAPPINGS.pop(next(iter(_MAPPINGS)))
         entry = _MAPPINGS[id(cluster)] = (cluster, {})
     memo = entry[1]
-    key = (plan.fmt, plan.new_input_fraction, plan.act_bits, plan.weight_bits, reduction, positions, out_channels,
+    # the mapping depends on the reduction only through its whole-number ceiling (components.map_tile): memoized
+    # on that, the tile's own MACs put in (a step-dependent reduction takes a new value every step)
+    whole = max(math.ceil(reduction - 1e-9), 1) if reduction > 0 else reduction
+    key = (plan.fmt, plan.new_input_fraction, plan.act_bits, plan.weight_bits, whole, positions, out_channels,
            group)
     m = memo.get(key)
     if m is None:
-        if len(memo) >= _MAPPING_MEMO_ENTRIES:  # step-dependent reductions: keep the memo bounded
+        if len(memo) >= _MAPPING_MEMO_ENTRIES:  # keep the memo bounded
             memo.clear()
-        m = memo[key] = _cluster_mapping(cluster, plan, reduction, positions, out_channels, group)
-    return m
+        m = memo[key] = _cluster_mapping(cluster, plan, float(whole), positions, out_channels, group)
+    return m if whole == reduction else m.with_macs(reduction * max(positions, 1) * max(out_channels, 1))
 
 
 def _cluster_mapping(cluster: DenseClusterConfig, plan: NodePlan, reduction: float, positions: int,
@@ -291,24 +294,41 @@ def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estim
     """The input channels of MAC node ``plan`` the sparse array computes this step, from the detector's
     labels and estimated zero fractions (:func:`components.split_input_channels`). Under ``balanced``
     placement the split is refined once with each array's mapping efficiency for the first split (a
-    per-layer table a compiler knows), so that both arrays finish together rather than their peaks."""
+    per-layer table a compiler knows), so that both arrays finish together rather than their peaks.
+
+    ``labels`` and ``estimate`` may hold several steps, a row each (the oracle's placements of a whole
+    run, known from the profile): each row is placed as it would be alone."""
     dense, sparse = hw.dense_cluster, hw.sparse_cluster
     dp, sp = peak_macs_per_cycle(dense, plan.fmt), peak_macs_per_cycle(sparse, plan.fmt)
     policy, imb = hw.detector.placement, sparse.load_imbalance
     if policy != "balanced" or sp <= 0 or dp <= 0:
-        return split_input_channels(labels, estimate, dp, sp, imb, policy)
+        if np.ndim(labels) == 1:
+            return split_input_channels(labels, estimate, dp, sp, imb, policy)
+        return np.stack([split_input_channels(lab, est, dp, sp, imb, policy) for lab, est in zip(labels, estimate)]) \
+            if len(labels) else np.zeros(np.shape(labels), dtype=bool)
     channels = ChannelOrder(labels, estimate, imb)  # sorted once, split twice
     route = channels.split(dp, sp)
-    if not route.any() or route.all():
-        return route
     c = max(plan.in_channels, 1)
     positions = math.ceil(plan.out_rows / plan.bands) * plan.out_cols
     oc = max(1, math.ceil(plan.out_channels / plan.chunks))
-    on_sparse = channels.sparse_cost[route].sum()
-    u_d = cluster_mapping(dense, plan, plan.reduction * (c - route.sum()) / c, positions, oc).utilization
-    u_s = cluster_mapping(sparse, plan, plan.reduction * on_sparse / c, positions, oc,
-                          group=sparse.benes_group_multipliers).utilization if on_sparse > 0 else 1.0
-    return channels.split(dp * max(u_d, 1e-3), sp * max(u_s, 1e-3))
+    redo, dense_peaks, sparse_peaks = [], [], []
+    costs = channels.sparse_cost.reshape(-1, channels.sparse_cost.shape[-1])
+    for r, row in enumerate(route.reshape(-1, route.shape[-1])):
+        if not row.any() or row.all():
+            continue
+        on_sparse = costs[r][row].sum()
+        u_d = cluster_mapping(dense, plan, plan.reduction * (c - row.sum()) / c, positions, oc).utilization
+        u_s = cluster_mapping(sparse, plan, plan.reduction * on_sparse / c, positions, oc,
+                              group=sparse.benes_group_multipliers).utilization if on_sparse > 0 else 1.0
+        redo.append(r)
+        dense_peaks.append(dp * max(u_d, 1e-3))
+        sparse_peaks.append(sp * max(u_s, 1e-3))
+    if not redo:
+        return route
+    if route.ndim == 1:
+        return channels.split(dense_peaks[0], sparse_peaks[0])
+    route[redo] = channels.rows(redo).split(np.array(dense_peaks), np.array(sparse_peaks))
+    return route
 
 
 def _channel_counts(c: int, has_dense: bool, has_sparse: bool, step: StepWork) -> tuple[int, int, float]:

@@ -145,3 +145,35 @@ def test_schedule_reuse_across_steps_changes_nothing(monkeypatch, model, steps):
 
     assert doc(on) == doc(off)
     assert on.events < off.events
+
+
+@pytest.mark.parametrize("channels", [96, 1280])  # numpy's lexsort, and the integer-key sort (> 768 channels)
+def test_placing_many_steps_at_once_is_placing_each_alone(channels):
+    """The wrong-label oracle places a run's steps in one call, a row each; every row must be the split of that
+    step alone, bit for bit: ties in the estimates, estimates outside [0, 1], rows with every or no channel
+    labelled, and the balanced refinement with the node's mapping efficiencies."""
+    from components.placement import ChannelOrder
+    from des.work import place_channels
+
+    hw = load_hardware("sqdm")
+    g = graph("ddpm-cifar10", "sqdm")
+    plan = next(p for p in plan_graph(g, hw, plan_residency(g, hw)).values() if p.kind == "mac" and p.sparse_eligible)
+    plan = dataclasses.replace(plan, in_channels=channels)
+    rng = np.random.default_rng(7)
+    est = rng.uniform(-0.1, 1.05, size=(9, channels))
+    est[1] = np.round(est[1], 1)  # many ties
+    est[2] = 0.5  # all tied
+    lab = est > 0.4
+    lab[3], lab[4] = True, False
+    est[5, ::7] = np.nan  # the lexsort's path for NaN
+    many = place_channels(plan, hw, lab, est)
+    assert many.shape == lab.shape and 0 < many.sum() < many.size
+    for r in range(len(lab)):
+        assert np.array_equal(many[r], place_channels(plan, hw, lab[r], est[r])), r
+    order = ChannelOrder(lab, est, 1.1)
+    for r in range(len(lab)):
+        assert np.array_equal(order.order[r], ChannelOrder(lab[r], est[r], 1.1).order), r
+    peaks = np.linspace(500.0, 1500.0, len(lab))
+    rows = order.split(peaks, peaks[::-1])
+    for r in range(len(lab)):
+        assert np.array_equal(rows[r], ChannelOrder(lab[r], est[r], 1.1).split(peaks[r], peaks[::-1][r])), r
