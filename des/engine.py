@@ -317,6 +317,8 @@ class ReportAccumulator:
 class StepDriver:
     """Runs every node of every step on one machine (see the module docstring)."""
 
+    ORACLE_BLOCK = 32  # steps whose oracle placements are computed at once (bounds their memory: a row per step)
+
     def __init__(self, m: Machine, hw: HardwareConfig, plans: dict[str, NodePlan], profile: SparsityProfile | None,
                  uses_sparse: bool, sources: dict[str, str], acc: ReportAccumulator, cache: ReplayCache,
                  bar=None, fast_forward: bool = True) -> None:
@@ -470,12 +472,12 @@ class StepDriver:
         self.acc.add_label_cost(cycles, analytical_node_cycles(self.hw, tiles, prefetch_bytes=pre))
 
     def _oracle(self, p: NodePlan, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """The labels from step t's true zero fractions and the placement they give (the oracle's): those of
-        every step this run has left are known from the profile, so they are placed at once, a row per step
-        (:func:`des.work.place_channels`), when first asked for."""
+        """The labels from step t's true zero fractions and the placement they give (the oracle's): they are
+        known from the profile, so the next :attr:`ORACLE_BLOCK` steps this run has left are placed at once,
+        a row per step (:func:`des.work.place_channels`), when first asked for."""
         table = self._oracles.get(p.node)
         if table is None or not table[0] <= t < table[0] + len(table[1]):
-            zf = self.zf[p.node][t:max(self._stop, t + 1)]
+            zf = self.zf[p.node][t:max(min(self._stop, t + self.ORACLE_BLOCK), t + 1)]
             truth = labels_from_zero_fraction(zf, self.hw.detector.threshold)
             routes = place_channels(p, self.hw, truth, zf)
             routes.setflags(write=False)
