@@ -44,6 +44,14 @@ def labels_from_zero_fraction(zero_fraction: np.ndarray, threshold: float) -> np
     return np.asarray(zero_fraction, dtype=float) > threshold
 
 
+def _fractions(layer: str, zero_fraction: np.ndarray) -> np.ndarray:
+    """``zero_fraction`` as a flat float array, checked to lie in [0, 1] (NaN and infinities fail)."""
+    zf = np.asarray(zero_fraction, dtype=float).ravel()
+    if zf.size and not (zf.min() >= 0.0 and zf.max() <= 1.0):  # NaN fails both comparisons
+        raise ValueError(f"zero fractions of layer {layer!r} must be in [0, 1]")
+    return zf
+
+
 @dataclass(frozen=True)
 class PolicyContext:
     """What a policy may look at to label one layer's channels for one step."""
@@ -230,10 +238,7 @@ class SparsityDetector:
     ) -> Generator[simpy.events.Event, object, bool]:
         """Process body: zero counts of `layer`'s output channels written at `step` (`elements`: values
         counted, for energy). Returns whether the policy took the update."""
-        zf = np.asarray(zero_fraction, dtype=float).ravel()
-        if zf.size and (np.any(zf < 0) or np.any(zf > 1) or not np.all(np.isfinite(zf))):
-            raise ValueError(f"zero fractions of layer {layer!r} must be in [0, 1]")
-        return self._observe(layer, step, zf, elements, tag)
+        return self._observe(layer, step, _fractions(layer, zero_fraction), elements, tag)
 
     def _observe(
         self, layer: str, step: int, zf: np.ndarray, elements: float | None, tag: str
@@ -257,10 +262,7 @@ class SparsityDetector:
         without its time or counters: a simulation that starts mid-loop resumes from it."""
         if not self.policy.accepts_update(step):
             raise ValueError(f"policy {self.policy.name!r} takes no update at step {step}")
-        zf = np.asarray(zero_fraction, dtype=float).ravel()
-        if zf.size and not (zf.min() >= 0.0 and zf.max() <= 1.0):  # NaN fails both
-            raise ValueError(f"zero fractions of layer {layer!r} must be in [0, 1]")
-        self._last[layer] = (step, zf.copy())
+        self._last[layer] = (step, _fractions(layer, zero_fraction).copy())
 
     def _context(self, layer: str, step: int, true: np.ndarray | None, channels: int | None) -> PolicyContext:
         last = self._last.get(layer)

@@ -117,8 +117,13 @@ def test_labels_need_a_channel_count_and_valid_fractions():
     with pytest.raises(ValueError, match="channel count"):
         det.labels("x", 0)
     assert list(det.labels("x", 0, channels=3)) == [False, False, False]
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        det.observe("x", 0, np.array([1.5]))
+    for bad in (1.5, -0.1, np.nan, np.inf, -np.inf):
+        with pytest.raises(ValueError, match=r"layer 'x'.*\[0, 1\]"):
+            det.observe("x", 0, np.array([0.5, bad]))
+        with pytest.raises(ValueError, match=r"layer 'x'.*\[0, 1\]"):
+            det.assume_update("x", 0, np.array([bad, 0.5]))
+    det.assume_update("x", 0, np.array([0.0, 1.0]))  # the ends are fractions
+    assert list(det.labels("x", 1)) == [False, True]
 
 
 def test_initial_label_sparse():
