@@ -312,12 +312,12 @@ def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estim
     positions = math.ceil(plan.out_rows / plan.bands) * plan.out_cols
     oc = max(1, math.ceil(plan.out_channels / plan.chunks))
     redo, dense_peaks, sparse_peaks = [], [], []
-    costs = channels.sparse_cost.reshape(-1, channels.sparse_cost.shape[-1])
-    for r, row in enumerate(route.reshape(-1, route.shape[-1])):
-        if not row.any() or row.all():
-            continue
-        on_sparse = costs[r][row].sum()
-        u_d = cluster_mapping(dense, plan, plan.reduction * (c - row.sum()) / c, positions, oc).utilization
+    rows = route.reshape(-1, route.shape[-1])
+    costs = channels.sparse_cost.reshape(rows.shape)
+    taken = rows.sum(axis=-1)  # channels on the sparse array, per row
+    for r in np.flatnonzero((taken > 0) & (taken < rows.shape[-1])).tolist():  # rows that use both arrays
+        on_sparse = costs[r][rows[r]].sum()
+        u_d = cluster_mapping(dense, plan, plan.reduction * (c - taken[r]) / c, positions, oc).utilization
         u_s = cluster_mapping(sparse, plan, plan.reduction * on_sparse / c, positions, oc,
                               group=sparse.benes_group_multipliers).utilization if on_sparse > 0 else 1.0
         redo.append(r)
