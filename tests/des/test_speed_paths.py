@@ -147,15 +147,15 @@ def test_schedule_reuse_across_steps_changes_nothing(monkeypatch, model, steps):
     assert on.events < off.events
 
 
-@pytest.mark.parametrize("channels", [96, 1280])  # numpy's lexsort, and the integer-key sort (> 768 channels)
-def test_placing_many_steps_at_once_is_placing_each_alone(channels):
+@pytest.mark.parametrize("channels,placement", [(96, "balanced"), (1280, "balanced"), (96, "threshold")])
+def test_placing_many_steps_at_once_is_placing_each_alone(channels, placement):
     """The wrong-label oracle places a run's steps in one call, a row each; every row must be the split of that
     step alone, bit for bit: ties in the estimates, estimates outside [0, 1], rows with every or no channel
-    labelled, and the balanced refinement with the node's mapping efficiencies."""
+    labelled, the balanced refinement with the node's mapping efficiencies, and the threshold rule."""
     from components.placement import ChannelOrder
     from des.work import place_channels
 
-    hw = load_hardware("sqdm")
+    hw = load_hardware("sqdm", (f"detector.placement={placement}",))
     g = graph("ddpm-cifar10", "sqdm")
     plan = next(p for p in plan_graph(g, hw, plan_residency(g, hw)).values() if p.kind == "mac" and p.sparse_eligible)
     plan = dataclasses.replace(plan, in_channels=channels)
@@ -170,6 +170,9 @@ def test_placing_many_steps_at_once_is_placing_each_alone(channels):
     assert many.shape == lab.shape and 0 < many.sum() < many.size
     for r in range(len(lab)):
         assert np.array_equal(many[r], place_channels(plan, hw, lab[r], est[r])), r
+    if placement == "threshold":  # the labels themselves
+        assert np.array_equal(many, lab)
+        return
     order = ChannelOrder(lab, est, 1.1)
     for r in range(len(lab)):
         assert np.array_equal(order.order[r], ChannelOrder(lab[r], est[r], 1.1).order), r
