@@ -43,14 +43,15 @@ def split_input_channels(labels: np.ndarray, estimate: np.ndarray, dense_peak: f
     """Boolean mask of the input channels the sparse array computes (see the module docstring).
 
     ``labels``: True = sparse-labelled (sent compressed); ``estimate``: estimated zero fraction per channel;
-    ``*_peak``: MACs per cycle of each array for the node's format (0: no such array)."""
+    ``*_peak``: MACs per cycle of each array for the node's format (0: no such array). Both may hold several
+    steps, a row each (:class:`ChannelOrder`): the mask has their shape."""
     lab = np.asarray(labels, dtype=bool)
     if policy not in PLACEMENT_POLICIES:
         raise ValueError(f"unknown placement policy {policy!r}; known: {', '.join(PLACEMENT_POLICIES)}")
     if sparse_peak <= 0:
-        return np.zeros(lab.size, dtype=bool)
+        return np.zeros(lab.shape, dtype=bool)
     if dense_peak <= 0:
-        return np.ones(lab.size, dtype=bool)
+        return np.ones(lab.shape, dtype=bool)
     if policy == "threshold":
         return lab.copy()
     return ChannelOrder(lab, estimate, load_imbalance).split(dense_peak, sparse_peak)

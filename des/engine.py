@@ -477,7 +477,7 @@ class StepDriver:
         a row per step (:func:`des.work.place_channels`), when first asked for."""
         table = self._oracles.get(p.node)
         if table is None or not table[0] <= t < table[0] + len(table[1]):
-            zf = self.zf[p.node][t:max(min(self._stop, t + self.ORACLE_BLOCK), t + 1)]
+            zf = self.zf[p.node][t:min(self._stop, t + self.ORACLE_BLOCK)]
             truth = labels_from_zero_fraction(zf, self.hw.detector.threshold)
             routes = place_channels(p, self.hw, truth, zf)
             routes.setflags(write=False)

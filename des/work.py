@@ -302,10 +302,7 @@ def place_channels(plan: NodePlan, hw: HardwareConfig, labels: np.ndarray, estim
     dp, sp = peak_macs_per_cycle(dense, plan.fmt), peak_macs_per_cycle(sparse, plan.fmt)
     policy, imb = hw.detector.placement, sparse.load_imbalance
     if policy != "balanced" or sp <= 0 or dp <= 0:
-        if np.ndim(labels) == 1:
-            return split_input_channels(labels, estimate, dp, sp, imb, policy)
-        return np.stack([split_input_channels(lab, est, dp, sp, imb, policy) for lab, est in zip(labels, estimate)]) \
-            if len(labels) else np.zeros(np.shape(labels), dtype=bool)
+        return split_input_channels(labels, estimate, dp, sp, imb, policy)
     channels = ChannelOrder(labels, estimate, imb)  # sorted once, split twice
     route = channels.split(dp, sp)
     c = max(plan.in_channels, 1)
